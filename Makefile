@@ -1,0 +1,41 @@
+# The README's commands. Everything installs into $(VENV) from this project's own files.
+PYTHON ?= python3
+VENV ?= .venv
+# pip constraints applied to every install: torch==2.13.0 (the CPU wheel on a CPU-only machine).
+# A GPU user installs their own torch build into $(VENV) first; see the README.
+CONSTRAINTS ?= constraints.txt
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+
+.PHONY: demo test install install-dev readme export clean-nbs bench
+
+demo: install
+	$(BIN)/repl-nb reproduce quickstart
+
+test: install-dev
+	$(BIN)/python -m pytest
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(PIP) install -q -c $(CONSTRAINTS) -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install -q -c $(CONSTRAINTS) -e ".[dev]"
+	touch $@
+
+# Developer loop: notebooks -> library, README and clean notebooks (the tests check all three).
+export: install-dev
+	cd $(CURDIR) && $(BIN)/nbdev-export && $(BIN)/nbdev-clean && $(MAKE) readme
+
+# nbdev-readme needs the quarto binary (a download); nbconvert renders index.ipynb to the same Markdown offline.
+readme: install-dev
+	$(BIN)/jupyter nbconvert --log-level WARN --to markdown nbs/index.ipynb --output-dir . --output README
+
+bench: install
+	$(BIN)/python bench/train_overhead.py
