@@ -7,7 +7,7 @@ CONSTRAINTS ?= constraints.txt
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: demo test install install-dev readme export clean-nbs bench
+.PHONY: demo test install install-dev readme export bench
 
 demo: install
 	$(BIN)/repl-nb reproduce quickstart

@@ -1,0 +1,27 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def isolated_settings(tmp_path, monkeypatch):
+    "Data and runs folders of a test live in its tmp_path."
+    monkeypatch.setenv("REPL_NB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("REPL_NB_RUNS", str(tmp_path / "runs"))
+    return tmp_path
+
+
+def run_tool(*args, cwd=ROOT, check=True, env=None, timeout=900):
+    "Run a command of this environment (e.g. 'nbdev-export', 'repl-nb'), returning the completed process."
+    exe = str(BIN / args[0]) if (BIN / args[0]).exists() else args[0]
+    proc = subprocess.run([exe, *map(str, args[1:])], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
