@@ -6,13 +6,20 @@ import papermill
 import pytest
 
 from conftest import ROOT, run_tool
-from repl_nb.reproduce import PAPERS, notebook_parameters
+from repl_nb.reproduce import load_registry, notebook_parameters, validate_parameters
 
 PAPER_NOTEBOOKS = sorted((ROOT / "nbs" / "papers").glob("*.ipynb"))
 
 
 def test_every_paper_notebook_is_registered_and_vice_versa():
-    assert {p.stem for p in PAPER_NOTEBOOKS} == set(PAPERS)
+    assert {p.stem for p in PAPER_NOTEBOOKS} == set(load_registry())
+
+
+@pytest.mark.parametrize("paper", load_registry().values(), ids=lambda p: p.name)
+def test_presets_name_real_parameters_of_the_right_type(paper):
+    defaults = notebook_parameters(paper.notebook)
+    for scale, preset in paper.presets.items():
+        validate_parameters(preset, defaults, f"{paper.name} preset {scale}")
 
 
 @pytest.mark.parametrize("notebook", PAPER_NOTEBOOKS, ids=lambda p: p.stem)
@@ -27,7 +34,7 @@ def test_parameters_cell_is_tagged_and_holds_plain_literals(notebook):
 
 def test_list_shows_every_reproduction():
     out = run_tool("repl-nb", "list").stdout
-    for name in PAPERS:
+    for name in load_registry():
         assert name in out
 
 
