@@ -61,6 +61,15 @@ def test_out_must_be_a_folder(tmp_path):
     assert proc.returncode == 2 and "is not a folder" in proc.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("paper", sorted(set(load_registry()) - {"quickstart"}))
+def test_every_paper_runs_at_tiny_scale(paper, tmp_path):
+    run_tool("repl-nb", "reproduce", paper, "--scale", "tiny", "--out", tmp_path, "--quiet")
+    run_dir = next((tmp_path / paper).iterdir())
+    assert json.loads((run_dir / "metrics.json").read_text()), f"{paper} wrote an empty metrics.json"
+    assert list(run_dir.glob("*.html")), f"{paper} saved no figure"
+
+
 def test_quickstart_runs_headlessly_into_a_run_folder(tmp_path):
     proc = run_tool("repl-nb", "reproduce", "quickstart", "--scale", "tiny", "-p", "width", "32", "--out", tmp_path,
                     "--quiet")
