@@ -10,7 +10,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 .PHONY: demo test install install-dev readme export bench
 
 demo: install
-	$(BIN)/repl-nb reproduce quickstart
+	$(BIN)/repl-nb reproduce lc_dynamics --scale small
 
 test: install-dev
 	$(BIN)/python -m pytest

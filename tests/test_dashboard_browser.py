@@ -1,0 +1,102 @@
+"""The dashboard in a real browser: serve a runs folder on 127.0.0.1, open it in headless Chromium (Python playwright
+driving the system's /usr/bin/chromium; never `playwright install`), check the per-class view renders and reacts, with
+no console errors, and keep a screenshot (printed path; `pytest -s` shows it)."""
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from repl_nb.classwise import SweepTable
+from repl_nb.core import write_json
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium; "
+                                                             ".ci/run installs it)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_runs(root: Path) -> Path:
+    "Two runs: a quickstart-like one, and a class-level one whose sweep makes class 'cat' lose accuracy to 'dog'."
+    g = torch.Generator().manual_seed(0)
+    names = ["cat", "dog", "car", "ship", "frog", "bird"]
+    conf = torch.randint(0, 6, (3, 2, 6, 6), generator=g).double() + 40 * torch.eye(6, dtype=torch.float64)
+    conf[0, :, 0, 0] -= 25
+    conf[0, :, 0, 1] += 25
+    sweep_run = root / "class_level_da" / "20250102-000000"
+    (sweep_run / "sweep").mkdir(parents=True)
+    SweepTable([0.1, 0.5, 1.0], [0, 1], names, conf).save(sweep_run / "sweep")
+    write_json(sweep_run / "metrics.json", {"best_s": 0.5, "significant_drops": ["cat"]})
+    write_json(sweep_run / "params.json", {"seeds": [0, 1]})
+    other = root / "quickstart" / "20250101-000000"
+    write_json(other / "metrics.json", {"test_acc": 0.97})
+    return root
+
+
+@pytest.fixture
+def server(tmp_path):
+    runs = make_runs(tmp_path / "runs")
+    port = free_port()
+    log = open(tmp_path / "server.log", "w")
+    code = "import sys; from repl_nb.dashboard import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(runs), "--address", f"127.0.0.1:{port}"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 90
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"dashboard exited ({proc.returncode}):\n{(tmp_path / 'server.log').read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise AssertionError(f"dashboard not listening after 90 s:\n{(tmp_path / 'server.log').read_text()}")
+                time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_per_class_view_renders_and_reacts_without_console_errors(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+    problems, shot = [], tmp_path / "dashboard.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 1700})
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+            page.goto(server, wait_until="networkidle", timeout=60_000)
+            # the newest run is picked first: the class-level one, with its per-class view
+            page.wait_for_selector(".per-class-view .js-plotly-plot", timeout=60_000)
+            view = page.locator(".per-class-view")
+            assert view.locator(".js-plotly-plot").count() >= 4  # bars, heat map, error destinations, strength curve
+            assert page.get_by_text("Per-class view: sweep/sweep.jsonl").count() == 1
+            # a round trip through the server: pick a class, and its error-destination plot follows
+            view.locator("select").select_option(label="dog")
+            page.wait_for_selector("text=Where the errors of class dog go", timeout=30_000)
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    print(f"dashboard screenshot: {shot}")
+    assert not problems, "\n".join(problems)
+    assert shot.stat().st_size > 10_000
