@@ -1,6 +1,7 @@
 """The dashboard in a real browser: serve a runs folder on 127.0.0.1, open it in headless Chromium (Python playwright
 driving the system's /usr/bin/chromium; never `playwright install`), check the per-class view renders and reacts, with
 no console errors, and keep a screenshot (printed path; `pytest -s` shows it)."""
+import re
 import socket
 import subprocess
 import sys
@@ -100,3 +101,78 @@ def test_per_class_view_renders_and_reacts_without_console_errors(server, tmp_pa
     print(f"dashboard screenshot: {shot}")
     assert not problems, "\n".join(problems)
     assert shot.stat().st_size > 10_000
+
+
+def make_dynamics_runs(root: Path) -> Path:
+    "A tiny region-dynamics run (newest, so the dashboard opens on it) and a run folder with a corrupt params.json."
+    from repl_nb.data import load_dataset
+    from repl_nb.dynamics import RegionDynamics
+    from repl_nb.models import MLP
+    from repl_nb.train import fit
+    digits = load_dataset("digits").subset(10)
+    torch.manual_seed(0)
+    cb = RegionDynamics({"train": digits.x_train[:30], "test": digits.x_test[:30]}, radii=(0.1,), n_directions=4,
+                        adv_data=(digits.x_test[:30], digits.y_test[:30]), adv_eps=(0.05,), clamp=(0, 1),
+                        plane_points=digits.x_train[:3], partition_steps=[0, 10, 60])
+    run = root / "lc_dynamics" / "20250105-000000"
+    fit(MLP(64, [12, 12], 10), digits, 60, checkpoint_steps=[0, 10, 60], loss="mse", run_dir=run / "train",
+        callbacks=[cb], progress=False)
+    write_json(run / "metrics.json", {"test_acc": 0.5})
+    broken = root / "lc_dynamics" / "20250104-000000"
+    broken.mkdir(parents=True)
+    (broken / "params.json").write_text('{"steps": 10,')  # torn
+    return root
+
+
+def serve_runs(runs: Path, log_path: Path):
+    port = free_port()
+    log = open(log_path, "w")
+    code = "import sys; from repl_nb.dashboard import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(runs), "--address", f"127.0.0.1:{port}"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 90
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"dashboard exited ({proc.returncode}):\n{log_path.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, log, f"http://127.0.0.1:{port}/"
+        except OSError:
+            if time.time() > deadline:
+                raise AssertionError(f"dashboard not listening after 90 s:\n{log_path.read_text()}")
+            time.sleep(0.3)
+
+
+def test_region_dynamics_view_scrubs_checkpoints_and_reports_broken_runs(tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+    runs = make_dynamics_runs(tmp_path / "runs")
+    proc, log, url = serve_runs(runs, tmp_path / "server.log")
+    problems, shot = [], tmp_path / "dynamics.png"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1300, "height": 1600})
+                page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+                page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+                page.goto(url, wait_until="networkidle", timeout=60_000)
+                page.wait_for_selector(".region-dynamics-view .partition-figure .js-plotly-plot", timeout=60_000)
+                title = page.locator(".partition-figure .gtitle")  # an SVG text node: text_content, not inner_text
+                expect(title).to_have_text(re.compile(r"^step 60:"))
+                handle = page.locator(".region-dynamics-view .noUi-handle").first
+                handle.focus()
+                handle.press("ArrowLeft")  # one checkpoint back: step 10, drawn by a round trip through the server
+                expect(title).to_have_text(re.compile(r"^step 10:"), timeout=30_000)
+                page.screenshot(path=str(shot), full_page=True)
+                # the run with a torn params.json: a message, not a traceback
+                page.locator("select").first.select_option(label="lc_dynamics / 20250104-000000")
+                page.wait_for_selector("text=params.json is unreadable", timeout=30_000)
+                assert page.get_by_text("Traceback").count() == 0
+            finally:
+                browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+    print(f"region dynamics screenshot: {shot}")
+    assert not problems, "\n".join(problems)
