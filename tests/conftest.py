@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Figures as HTML only: a PNG export drives Chromium (seconds per figure); papermill kernels inherit this too.
+os.environ.setdefault("REPL_NB_PNG", "0")
 BIN = Path(sys.executable).parent
 
 
