@@ -39,3 +39,4 @@ readme: install-dev
 
 bench: install
 	$(BIN)/python bench/train_overhead.py
+	$(BIN)/python bench/losses.py

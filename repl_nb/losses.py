@@ -99,12 +99,13 @@ def cosine_logits(anchors: torch.Tensor, candidates: torch.Tensor, temperature: 
     return a @ c.T
 
 
-def _exclude(logits: torch.Tensor, exclude: torch.Tensor | None) -> torch.Tensor:
+def _exclude(logits: torch.Tensor, exclude: torch.Tensor | None, fill: float = float("-inf")) -> torch.Tensor:
+    "Logits with excluded candidates set to `fill` (-inf; or a huge finite negative whose softmax weight is exactly 0)."
     if exclude is None:
         return logits
     if exclude.dtype == torch.bool:
-        return logits.masked_fill(exclude, float("-inf"))
-    return logits.scatter(1, exclude.view(-1, 1), float("-inf"))
+        return logits.masked_fill(exclude, fill)
+    return logits.scatter(1, exclude.view(-1, 1), fill)
 
 
 def _hard_nce(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,8 +183,10 @@ def supcon_loss(z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor | None 
     positives = anchor_labels[:, None] == torch.cat([gl, gl]).view(1, -1)
     self_index = torch.cat([own, own + total])
     positives = positives.scatter(1, self_index.view(-1, 1), False)
-    logits = _exclude(cosine_logits(torch.cat([z1, z2]), torch.cat([g1, g2]), temperature), self_index)
-    per_anchor, mass = _soft_nce(logits, positives)
+    logits = cosine_logits(torch.cat([z1, z2]), torch.cat([g1, g2]), temperature)
+    # self-similarity: a finite fill whose softmax weight is exactly 0 (never a positive), so the fused path applies
+    logits = _exclude(logits, self_index, torch.finfo(logits.dtype).min / 2)
+    per_anchor, mass = _soft_nce(logits, positives, finite=True)
     return _global_mean(per_anchor / mass.clamp_min(1), (mass > 0).sum())
 
 # %% ../nbs/05_losses.ipynb #24593079
