@@ -40,3 +40,5 @@ readme: install-dev
 bench: install
 	$(BIN)/python bench/train_overhead.py
 	$(BIN)/python bench/losses.py
+	$(BIN)/python bench/splines.py
+	$(BIN)/python bench/classwise.py

@@ -383,6 +383,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'repl_nb.reproduce._run_html': ('reproduce.html#_run_html', 'repl_nb/reproduce.py'),
                                    'repl_nb.reproduce._table': ('reproduce.html#_table', 'repl_nb/reproduce.py'),
                                    'repl_nb.reproduce.build_parser': ('reproduce.html#build_parser', 'repl_nb/reproduce.py'),
+                                   'repl_nb.reproduce.failure_text': ('reproduce.html#failure_text', 'repl_nb/reproduce.py'),
                                    'repl_nb.reproduce.find_run_folders': ('reproduce.html#find_run_folders', 'repl_nb/reproduce.py'),
                                    'repl_nb.reproduce.flatten': ('reproduce.html#flatten', 'repl_nb/reproduce.py'),
                                    'repl_nb.reproduce.get_paper': ('reproduce.html#get_paper', 'repl_nb/reproduce.py'),
