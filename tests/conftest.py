@@ -27,3 +27,13 @@ def run_tool(*args, cwd=ROOT, check=True, env=None, timeout=900):
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    "Tiny tensors: one torch thread is fastest, and avoids OpenMP spin-waits on a busy shared CPU (restored after)."
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -3,6 +3,7 @@ driving the system's /usr/bin/chromium; never `playwright install`), check the p
 no console errors, and keep a screenshot (printed path; `pytest -s` shows it)."""
 import re
 import socket
+from contextlib import contextmanager
 import subprocess
 import sys
 import time
@@ -45,34 +46,39 @@ def make_runs(root: Path) -> Path:
     return root
 
 
+@contextmanager
+def serving(runs: Path, log_path: Path):
+    "The dashboard over `runs` in a subprocess on a free 127.0.0.1 port; yields its URL, stops it afterwards."
+    port = free_port()
+    with open(log_path, "w") as log:
+        code = "import sys; from repl_nb.dashboard import main; sys.exit(main(sys.argv[1:]))"
+        proc = subprocess.Popen([sys.executable, "-c", code, str(runs), "--address", f"127.0.0.1:{port}"],
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 90
+            while True:
+                if proc.poll() is not None:
+                    raise AssertionError(f"dashboard exited ({proc.returncode}):\n{log_path.read_text()}")
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.time() > deadline:
+                        raise AssertionError(f"dashboard not listening after 90 s:\n{log_path.read_text()}")
+                    time.sleep(0.3)
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 @pytest.fixture
 def server(tmp_path):
-    runs = make_runs(tmp_path / "runs")
-    port = free_port()
-    log = open(tmp_path / "server.log", "w")
-    code = "import sys; from repl_nb.dashboard import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.Popen([sys.executable, "-c", code, str(runs), "--address", f"127.0.0.1:{port}"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 90
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"dashboard exited ({proc.returncode}):\n{(tmp_path / 'server.log').read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise AssertionError(f"dashboard not listening after 90 s:\n{(tmp_path / 'server.log').read_text()}")
-                time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with serving(make_runs(tmp_path / "runs"), tmp_path / "server.log") as url:
+        yield url
 
 
 def test_per_class_view_renders_and_reacts_without_console_errors(server, tmp_path):
@@ -124,31 +130,10 @@ def make_dynamics_runs(root: Path) -> Path:
     return root
 
 
-def serve_runs(runs: Path, log_path: Path):
-    port = free_port()
-    log = open(log_path, "w")
-    code = "import sys; from repl_nb.dashboard import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.Popen([sys.executable, "-c", code, str(runs), "--address", f"127.0.0.1:{port}"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 90
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(f"dashboard exited ({proc.returncode}):\n{log_path.read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, log, f"http://127.0.0.1:{port}/"
-        except OSError:
-            if time.time() > deadline:
-                raise AssertionError(f"dashboard not listening after 90 s:\n{log_path.read_text()}")
-            time.sleep(0.3)
-
-
 def test_region_dynamics_view_scrubs_checkpoints_and_reports_broken_runs(tmp_path):
     from playwright.sync_api import expect, sync_playwright
-    runs = make_dynamics_runs(tmp_path / "runs")
-    proc, log, url = serve_runs(runs, tmp_path / "server.log")
     problems, shot = [], tmp_path / "dynamics.png"
-    try:
+    with serving(make_dynamics_runs(tmp_path / "runs"), tmp_path / "server.log") as url:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             try:
@@ -170,9 +155,5 @@ def test_region_dynamics_view_scrubs_checkpoints_and_reports_broken_runs(tmp_pat
                 assert page.get_by_text("Traceback").count() == 0
             finally:
                 browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
     print(f"region dynamics screenshot: {shot}")
     assert not problems, "\n".join(problems)

@@ -15,13 +15,7 @@ from repl_nb import losses as L
 N, D = 7, 5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    "Tiny tensors: one torch thread is fastest, and avoids OpenMP spin-waits on a busy shared CPU (restored after)."
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 

@@ -13,13 +13,7 @@ from repl_nb.ssl import (EMATeacher, GPSPositives, METHODS, TwoViewObjective, bu
 from repl_nb.train import Callback, fit
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    "Tiny tensors: one torch thread is fastest, and avoids OpenMP spin-waits on a busy shared CPU (restored after)."
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
