@@ -26,13 +26,7 @@ from repl_nb.models import MLP
 from repl_nb.train import fit
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    "The tiny models here train fastest on one thread (and the CPU is shared)."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models train fastest on one thread
 
 
 # ---------------------------------------------------------------- slow references

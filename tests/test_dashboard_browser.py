@@ -75,6 +75,22 @@ def serving(runs: Path, log_path: Path):
                 proc.kill()
 
 
+@contextmanager
+def browser_page(problems: list, height: int):
+    "A headless-Chromium page whose console errors, page errors and failed requests are appended to `problems`."
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": height})
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+            yield page
+        finally:
+            browser.close()
+
+
 @pytest.fixture
 def server(tmp_path):
     with serving(make_runs(tmp_path / "runs"), tmp_path / "server.log") as url:
@@ -82,28 +98,19 @@ def server(tmp_path):
 
 
 def test_per_class_view_renders_and_reacts_without_console_errors(server, tmp_path):
-    from playwright.sync_api import sync_playwright
     problems, shot = [], tmp_path / "dashboard.png"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1300, "height": 1700})
-            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
-            page.goto(server, wait_until="networkidle", timeout=60_000)
-            # the newest run is picked first: the class-level one, with its per-class view
-            page.wait_for_selector(".per-class-view .js-plotly-plot", timeout=60_000)
-            view = page.locator(".per-class-view")
-            assert view.locator(".js-plotly-plot").count() >= 4  # bars, heat map, error destinations, strength curve
-            assert page.get_by_text("Per-class view: sweep/sweep.jsonl").count() == 1
-            # a round trip through the server: pick a class, and its error-destination plot follows
-            view.locator("select").select_option(label="dog")
-            page.wait_for_selector("text=Where the errors of class dog go", timeout=30_000)
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(shot), full_page=True)
-        finally:
-            browser.close()
+    with browser_page(problems, 1700) as page:
+        page.goto(server, wait_until="networkidle", timeout=60_000)
+        # the newest run is picked first: the class-level one, with its per-class view
+        page.wait_for_selector(".per-class-view .js-plotly-plot", timeout=60_000)
+        view = page.locator(".per-class-view")
+        assert view.locator(".js-plotly-plot").count() >= 4  # bars, heat map, error destinations, strength curve
+        assert page.get_by_text("Per-class view: sweep/sweep.jsonl").count() == 1
+        # a round trip through the server: pick a class, and its error-destination plot follows
+        view.locator("select").select_option(label="dog")
+        page.wait_for_selector("text=Where the errors of class dog go", timeout=30_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(shot), full_page=True)
     print(f"dashboard screenshot: {shot}")
     assert not problems, "\n".join(problems)
     assert shot.stat().st_size > 10_000
@@ -131,29 +138,21 @@ def make_dynamics_runs(root: Path) -> Path:
 
 
 def test_region_dynamics_view_scrubs_checkpoints_and_reports_broken_runs(tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
     problems, shot = [], tmp_path / "dynamics.png"
-    with serving(make_dynamics_runs(tmp_path / "runs"), tmp_path / "server.log") as url:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1300, "height": 1600})
-                page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-                page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-                page.goto(url, wait_until="networkidle", timeout=60_000)
-                page.wait_for_selector(".region-dynamics-view .partition-figure .js-plotly-plot", timeout=60_000)
-                title = page.locator(".partition-figure .gtitle")  # an SVG text node: text_content, not inner_text
-                expect(title).to_have_text(re.compile(r"^step 60:"))
-                handle = page.locator(".region-dynamics-view .noUi-handle").first
-                handle.focus()
-                handle.press("ArrowLeft")  # one checkpoint back: step 10, drawn by a round trip through the server
-                expect(title).to_have_text(re.compile(r"^step 10:"), timeout=30_000)
-                page.screenshot(path=str(shot), full_page=True)
-                # the run with a torn params.json: a message, not a traceback
-                page.locator("select").first.select_option(label="lc_dynamics / 20250104-000000")
-                page.wait_for_selector("text=params.json is unreadable", timeout=30_000)
-                assert page.get_by_text("Traceback").count() == 0
-            finally:
-                browser.close()
+    with serving(make_dynamics_runs(tmp_path / "runs"), tmp_path / "server.log") as url, browser_page(problems, 1600) as page:
+        page.goto(url, wait_until="networkidle", timeout=60_000)
+        page.wait_for_selector(".region-dynamics-view .partition-figure .js-plotly-plot", timeout=60_000)
+        title = page.locator(".partition-figure .gtitle")  # an SVG text node: text_content, not inner_text
+        expect(title).to_have_text(re.compile(r"^step 60:"))
+        handle = page.locator(".region-dynamics-view .noUi-handle").first
+        handle.focus()
+        handle.press("ArrowLeft")  # one checkpoint back: step 10, drawn by a round trip through the server
+        expect(title).to_have_text(re.compile(r"^step 10:"), timeout=30_000)
+        page.screenshot(path=str(shot), full_page=True)
+        # the run with a torn params.json: a message, not a traceback
+        page.locator("select").first.select_option(label="lc_dynamics / 20250104-000000")
+        page.wait_for_selector("text=params.json is unreadable", timeout=30_000)
+        assert page.get_by_text("Traceback").count() == 0
     print(f"region dynamics screenshot: {shot}")
     assert not problems, "\n".join(problems)
