@@ -110,6 +110,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'repl_nb.core.append_jsonl': ('core.html#append_jsonl', 'repl_nb/core.py'),
                               'repl_nb.core.atomic_write': ('core.html#atomic_write', 'repl_nb/core.py'),
                               'repl_nb.core.check_name': ('core.html#check_name', 'repl_nb/core.py'),
+                              'repl_nb.core.claim_check': ('core.html#claim_check', 'repl_nb/core.py'),
                               'repl_nb.core.find_settings_file': ('core.html#find_settings_file', 'repl_nb/core.py'),
                               'repl_nb.core.get_device': ('core.html#get_device', 'repl_nb/core.py'),
                               'repl_nb.core.load_settings': ('core.html#load_settings', 'repl_nb/core.py'),

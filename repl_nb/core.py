@@ -23,12 +23,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 # %% auto #0
-__all__ = ['SCALES', 'SETTINGS_SECTION', 'ENV_VARS', 'SETTINGS_FILE_VAR', 'Settings', 'parse_address', 'find_settings_file',
-           'load_settings', 'seed_everything', 'get_device', 'atomic_write', 'write_json', 'read_json', 'append_jsonl',
-           'write_jsonl', 'read_jsonl', 'check_name', 'new_run_dir', 'CheckpointStore', 'log_spaced_steps']
+__all__ = ['SCALES', 'SETTINGS_SECTION', 'ENV_VARS', 'SETTINGS_FILE_VAR', 'VERDICTS', 'NO_VERDICT', 'Settings', 'parse_address',
+           'find_settings_file', 'load_settings', 'claim_check', 'seed_everything', 'get_device', 'atomic_write',
+           'write_json', 'read_json', 'append_jsonl', 'write_jsonl', 'read_jsonl', 'check_name', 'new_run_dir',
+           'CheckpointStore', 'log_spaced_steps']
 
 # %% ../nbs/00_core.ipynb #e27cf83f
-SCALES = ("tiny", "small", "full")
+SCALES = ("tiny", "small", "medium", "full")  # smoke test, minutes on a laptop, <= 20 min on a laptop, the paper on GPUs
 SETTINGS_SECTION = "repl_nb"
 ENV_VARS = {
     "data_root": "REPL_NB_DATA",
@@ -117,6 +118,23 @@ def load_settings(path: Path | str | None = None) -> Settings:
         dashboard_address=address,
         project_root=root,
     )
+
+# %% ../nbs/00_core.ipynb #54de2cbb
+VERDICTS = ("appeared", "did not appear", "inconclusive")
+NO_VERDICT = "smoke test - no verdict"
+
+
+def claim_check(claim: str, # what the paper claims, in a sentence
+                verdict: str, # one of `VERDICTS`
+                evidence: str, # the numbers and intervals the verdict rests on
+                scale: str | None = None, # the run's scale: `tiny` turns the verdict into `NO_VERDICT`
+                **numbers, # the values behind the evidence, kept for tables and tests
+               ) -> dict:
+    "One claim check of a reproduction, as written to metrics.json and shown by the report and the dashboard."
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict={verdict!r} must be one of {VERDICTS}.")
+    shown = NO_VERDICT if scale == "tiny" else verdict
+    return {"claim": claim, "verdict": shown, "evidence": evidence, **numbers}
 
 # %% ../nbs/00_core.ipynb #5a35fbe4
 def seed_everything(seed: int) -> torch.Generator:

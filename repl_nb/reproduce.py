@@ -86,7 +86,7 @@ def load_registry(path: Path | str | None = None) -> dict[str, Paper]:
     for name, t in tables.items():
         missing = {"title", "reproduces", "presets", "expected"} - set(t)
         unknown_scales = (set(t.get("presets", {})) | set(t.get("expected", {}))) - set(SCALES)
-        unknown_keys = set(t) - {"title", "arxiv", "reproduces", "presets", "expected", "claims"}
+        unknown_keys = set(t) - {"title", "arxiv", "reproduces", "presets", "expected", "claims", "notebook"}
         claims = flatten(t.get("claims", {}), depth=10)
         bad_claims = sorted(k for k, v in claims.items() if not isinstance(v, str))
         if missing or unknown_scales or unknown_keys or bad_claims:
@@ -94,7 +94,7 @@ def load_registry(path: Path | str | None = None) -> dict[str, Paper]:
                              f"unknown keys {sorted(unknown_keys)}; claims that are not strings {bad_claims}.")
         registry[check_name(name, "paper name")] = Paper(
             name, t["title"], t.get("arxiv", ""), t["reproduces"], t["presets"], t["expected"],
-            path.parent / f"{name}.ipynb", claims)
+            path.parent / f"{t.get('notebook', name)}.ipynb", claims)
     return registry
 
 
@@ -196,7 +196,11 @@ def plan_jobs(names: Sequence[str], params: dict[str, Any] | None = None, scale:
         for k in shared:
             (declared_by[k].append(paper.name) if k in defaults else
              notes.append(f"{paper.name} has no parameter {k}; not applied there."))
-        given = {**validate_parameters(paper.presets.get(scale, {}), defaults, f"{where} preset {scale}"),
+        preset = paper.presets.get(scale)
+        if preset is None and scale == "medium":  # medium exists where a phenomenon needs more than small
+            preset = paper.presets.get("small", {})
+            notes.append(f"{paper.name} has no medium preset; runs its small preset.")
+        given = {**validate_parameters(preset or {}, defaults, f"{where} preset {scale}"),
                  **validate_parameters({**mine, **own[paper.name]}, defaults, where)}
         resolved = {k: v for k, v in {**defaults, **given}.items() if k != "out_dir"}
         jobs.append(Job(paper, scale, resolved))
