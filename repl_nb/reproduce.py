@@ -177,6 +177,8 @@ def plan_jobs(names: Sequence[str], params: dict[str, Any] | None = None, scale:
     params = dict(params or {})
     if "out_dir" in params or any(k.endswith(".out_dir") for k in params):
         raise ParameterError("out_dir is set by the runner; use --out to choose where run folders go.")
+    if "scale" in params or any(k.endswith(".scale") for k in params):
+        raise ParameterError("scale is set by the runner; use --scale tiny|small|medium|full.")
     shared = {k: v for k, v in params.items() if "." not in k}
     own: dict[str, dict[str, Any]] = {p.name: {} for p in papers}
     for key, value in params.items():
@@ -203,6 +205,8 @@ def plan_jobs(names: Sequence[str], params: dict[str, Any] | None = None, scale:
         given = {**validate_parameters(preset or {}, defaults, f"{where} preset {scale}"),
                  **validate_parameters({**mine, **own[paper.name]}, defaults, where)}
         resolved = {k: v for k, v in {**defaults, **given}.items() if k != "out_dir"}
+        if "scale" in defaults:  # a notebook that declares `scale` learns it (tiny: its claim checks give no verdict)
+            resolved["scale"] = scale
         jobs.append(Job(paper, scale, resolved))
     undeclared = sorted(k for k, by in declared_by.items() if not by)
     if undeclared:
