@@ -37,6 +37,7 @@ ENV_VARS = {
     "device": "REPL_NB_DEVICE",
     "scale": "REPL_NB_SCALE",
     "dashboard_address": "REPL_NB_DASHBOARD",
+    "executor": "REPL_NB_EXECUTOR",
 }
 SETTINGS_FILE_VAR = "REPL_NB_SETTINGS"
 
@@ -49,6 +50,7 @@ class Settings:
     device: str = "auto"
     scale: str = "small"
     dashboard_address: str = "127.0.0.1:5006"
+    executor: str = "local"  # where `repl-nb reproduce` runs notebooks: local or slurm
     project_root: Path = Path(".")  # folder of the settings.ini read (the repository root)
 
     @property
@@ -109,6 +111,9 @@ def load_settings(path: Path | str | None = None) -> Settings:
         parse_address(address)
     except ValueError:
         raise ValueError(f"dashboard_address={address!r} must look like host:port, e.g. 127.0.0.1:5006.") from None
+    executor = values.get("executor", "local")
+    if executor not in ("local", "slurm"):
+        raise ValueError(f"executor={executor!r} (settings or REPL_NB_EXECUTOR) must be local or slurm.")
     resolve = lambda p: (root / Path(p).expanduser()).resolve()
     return Settings(
         data_root=resolve(values.get("data_root", "data")),
@@ -116,6 +121,7 @@ def load_settings(path: Path | str | None = None) -> Settings:
         device=values.get("device", "auto"),
         scale=scale,
         dashboard_address=address,
+        executor=executor,
         project_root=root,
     )
 

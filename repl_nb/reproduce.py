@@ -52,6 +52,7 @@ class Paper:
     expected: dict[str, str]  # scale -> expected time and device
     notebook: Path
     claims: dict[str, str] = dataclasses.field(default_factory=dict)  # metric key (pattern) -> the paper's claim
+    resources: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # scale -> SLURM gpus, hours, cpus, mem_gb
 
 
 def papers_folder() -> Path:
@@ -85,8 +86,8 @@ def load_registry(path: Path | str | None = None) -> dict[str, Paper]:
     registry = {}
     for name, t in tables.items():
         missing = {"title", "reproduces", "presets", "expected"} - set(t)
-        unknown_scales = (set(t.get("presets", {})) | set(t.get("expected", {}))) - set(SCALES)
-        unknown_keys = set(t) - {"title", "arxiv", "reproduces", "presets", "expected", "claims", "notebook"}
+        unknown_scales = (set(t.get("presets", {})) | set(t.get("expected", {})) | set(t.get("resources", {}))) - set(SCALES)
+        unknown_keys = set(t) - {"title", "arxiv", "reproduces", "presets", "expected", "claims", "notebook", "resources"}
         claims = flatten(t.get("claims", {}), depth=10)
         bad_claims = sorted(k for k, v in claims.items() if not isinstance(v, str))
         if missing or unknown_scales or unknown_keys or bad_claims:
@@ -94,7 +95,7 @@ def load_registry(path: Path | str | None = None) -> dict[str, Paper]:
                              f"unknown keys {sorted(unknown_keys)}; claims that are not strings {bad_claims}.")
         registry[check_name(name, "paper name")] = Paper(
             name, t["title"], t.get("arxiv", ""), t["reproduces"], t["presets"], t["expected"],
-            path.parent / f"{t.get('notebook', name)}.ipynb", claims)
+            path.parent / f"{t.get('notebook', name)}.ipynb", claims, t.get("resources", {}))
     return registry
 
 
@@ -663,7 +664,29 @@ def _cmd_reproduce(args) -> int:
         print("repl-nb: warning: the full presets are meant for a GPU, and torch sees none (or REPL_NB_DEVICE=cpu): "
               "this will be slow.", file=sys.stderr)
     out = args.out if args.out is not None else load_settings().runs_dir
-    outcomes = run_jobs(jobs, out, progress=not args.quiet, force=args.force, say=lambda s: print(s, flush=True))
+    say = lambda s: print(s, flush=True)
+    executor = args.executor or load_settings().executor
+    slurm_options = {"partition": args.partition, "hours": args.hours, "gpus": args.gpus_per_job, "cpus": args.cpus_per_job,
+                     "mem_gb": args.mem_gb, "account": args.account, "qos": args.qos}
+    given_slurm = [f"--{k.replace('_', '-')}" for k, v in vars(args).items() if k in _SLURM_ARGS and v is not None]
+    if executor != "slurm" and given_slurm:
+        raise ParameterError(f"{', '.join(given_slurm)} apply to --executor slurm only.")
+    if executor == "slurm" or args.jobs > 1 or args.gpus:
+        if args.force:
+            raise ParameterError("--force runs with the local sequential executor only; delete the finished run folder "
+                                 "to run it again elsewhere.")
+        from repl_nb import executors  # submitit: only when asked for
+        if executor == "slurm":
+            if args.jobs > 1 or args.gpus:
+                raise ParameterError("--jobs and --gpus are for --executor local; SLURM schedules the jobs itself.")
+            ids = executors.submit_slurm(jobs, out, slurm_options, say=say)
+            print(f"Submitted {len(ids)} job(s). `repl-nb status {out}` follows them; `repl-nb cancel {out}` cancels them.")
+            return 0
+        gpus = executors.parse_gpus(args.gpus) if args.gpus else None
+        outcomes = executors.run_parallel(jobs, out, n_jobs=args.jobs if args.jobs > 1 or not gpus else len(gpus),
+                                          gpus=gpus, say=say)
+    else:
+        outcomes = run_jobs(jobs, out, progress=not args.quiet, force=args.force, say=say)
     for o in outcomes:
         if o.ok and o.run_dir is not None and (o.run_dir / "metrics.json").exists():
             metrics = json.dumps(read_json(o.run_dir / "metrics.json"), default=str)
@@ -684,6 +707,30 @@ def _cmd_reproduce(args) -> int:
     if any(o.status == "interrupted" for o in outcomes):
         return 130
     return 0 if all(o.ok for o in outcomes) else 1
+
+
+_SLURM_ARGS = ("partition", "hours", "gpus_per_job", "cpus_per_job", "mem_gb", "account", "qos")
+
+
+def _cmd_status(args) -> int:
+    from repl_nb import executors
+    out = args.runs_dir if args.runs_dir is not None else load_settings().runs_dir
+    rows = executors.job_table(out)
+    if not rows:
+        print(f"No submitted jobs recorded under {out}.")
+        return 0
+    print(_table([("job", "paper", "scale", "scheduler", "run", "submitted", "run folder")] +
+                 [(r["job"], r["paper"], r["scale"], r["state"], r["run"], r["submitted"], r["folder"]) for r in rows]))
+    return 0
+
+
+def _cmd_cancel(args) -> int:
+    from repl_nb import executors
+    out = args.runs_dir if args.runs_dir is not None else load_settings().runs_dir
+    cancelled = executors.cancel_jobs(out, args.paper)
+    print(f"Cancelled {len(cancelled)} job(s){': ' + ', '.join(cancelled) if cancelled else ''}. Their run folders resume "
+          "when submitted again.")
+    return 0
 
 
 def _cmd_report(args) -> int:
@@ -724,6 +771,12 @@ def _existing_dir(text: str) -> Path:
     return path
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
 def _port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
@@ -753,7 +806,31 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", type=_existing_dir_or_new, default=None, help="runs folder (default: the `runs_dir` setting)")
     rep.add_argument("--force", action="store_true", help="run again even when an identical run already finished")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    where = rep.add_argument_group("where the notebooks run")
+    where.add_argument("--executor", choices=("local", "slurm"), default=None,
+                       help="local: this machine; slurm: one SLURM job per run, through submitit (default: the "
+                            "`executor` setting)")
+    where.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                       help="local: run N notebooks at once, each with its share of the CPU cores")
+    where.add_argument("--gpus", default=None, metavar="0,1,...", help="local: one notebook per GPU, pinned through "
+                                                                       "CUDA_VISIBLE_DEVICES")
+    slurm = rep.add_argument_group("SLURM resources (default: the registry's resources.<scale>)")
+    slurm.add_argument("--partition", default=None)
+    slurm.add_argument("--hours", type=float, default=None, help="time limit of each job; a job reaching it is "
+                                                                 "requeued and resumes from its checkpoints")
+    slurm.add_argument("--gpus-per-job", type=int, default=None)
+    slurm.add_argument("--cpus-per-job", type=int, default=None)
+    slurm.add_argument("--mem-gb", type=float, default=None)
+    slurm.add_argument("--account", default=None)
+    slurm.add_argument("--qos", default=None)
     rep.set_defaults(run=_cmd_reproduce)
+    status = sub.add_parser("status", help="the jobs submitted to SLURM from a runs folder, and their run folders")
+    status.add_argument("runs_dir", nargs="?", type=_existing_dir, default=None, metavar="RUNS_DIR")
+    status.set_defaults(run=_cmd_status)
+    cancel = sub.add_parser("cancel", help="cancel the queued or running SLURM jobs of a runs folder")
+    cancel.add_argument("runs_dir", nargs="?", type=_existing_dir, default=None, metavar="RUNS_DIR")
+    cancel.add_argument("--paper", action="append", default=[], help="only this paper's jobs (repeatable)")
+    cancel.set_defaults(run=_cmd_cancel)
     report = sub.add_parser("report", help="write RUNS_DIR/report.html over every run folder")
     report.add_argument("runs_dir", nargs="?", type=_existing_dir, default=None, metavar="RUNS_DIR",
                         help="runs folder (default: the `runs_dir` setting)")

@@ -21,7 +21,7 @@ from conftest import BIN, ROOT, run_tool
 from repl_nb import reproduce as R
 from repl_nb.reproduce import flatten, load_registry, main, notebook_parameters, validate_parameters
 
-PAPER_NOTEBOOKS = sorted((ROOT / "nbs" / "papers").glob("*.ipynb"))
+PAPER_NOTEBOOKS = sorted(p for p in (ROOT / "nbs" / "papers").glob("*.ipynb") if not p.name.startswith("_"))  # _template: not a paper
 
 COUNT = '''\
 from pathlib import Path
