@@ -497,6 +497,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                   'repl_nb/splines/llm.py'),
                                      'repl_nb.splines.llm.layer_features': ('splines_llm.html#layer_features', 'repl_nb/splines/llm.py'),
                                      'repl_nb.splines.llm.load_jigsaw': ('splines_llm.html#load_jigsaw', 'repl_nb/splines/llm.py'),
+                                     'repl_nb.splines.llm.load_language_model': ( 'splines_llm.html#load_language_model',
+                                                                                  'repl_nb/splines/llm.py'),
                                      'repl_nb.splines.llm.spline_features': ('splines_llm.html#spline_features', 'repl_nb/splines/llm.py'),
                                      'repl_nb.splines.llm.spline_features_from_ids': ( 'splines_llm.html#spline_features_from_ids',
                                                                                        'repl_nb/splines/llm.py'),
