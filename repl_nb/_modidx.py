@@ -307,7 +307,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'repl_nb.lso._Parser.term': ('lso.html#_parser.term', 'repl_nb/lso.py'),
                              'repl_nb.lso._as_sequence_logits': ('lso.html#_as_sequence_logits', 'repl_nb/lso.py'),
                              'repl_nb.lso._check_start': ('lso.html#_check_start', 'repl_nb/lso.py'),
-                             'repl_nb.lso._float_penalty': ('lso.html#_float_penalty', 'repl_nb/lso.py'),
                              'repl_nb.lso._logdet_gram': ('lso.html#_logdet_gram', 'repl_nb/lso.py'),
                              'repl_nb.lso._scales_chunk': ('lso.html#_scales_chunk', 'repl_nb/lso.py'),
                              'repl_nb.lso.auroc': ('lso.html#auroc', 'repl_nb/lso.py'),

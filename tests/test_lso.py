@@ -102,3 +102,31 @@ def test_rdkit_objectives_when_installed():
     values, valid = molecule_objective(["CCO", "c1ccccc1", "C1CC", ""], "logp")
     assert valid.tolist() == [True, True, False, False]
     assert np.isnan(values[2]) and values[1] > values[0]
+
+
+def test_confident_decoder_against_high_precision_arithmetic(one_torch_thread):
+    "Tiny probabilities make K graded (condition number ~1e15): ours must still match the definition in 60-digit arithmetic."
+    mpmath = pytest.importorskip("mpmath")
+    torch.manual_seed(3)
+    d, L, V = 3, 4, 6
+    decoder = nn.Sequential(nn.Linear(d, 16), nn.ReLU(), nn.Linear(16, L * V), nn.Unflatten(1, (L, V))).double()
+    with torch.no_grad():
+        decoder[2].weight.mul_(25.0)  # logit gaps of tens: p down to 1e-20
+    z = torch.randn(3, d, dtype=torch.float64)
+    ours = scales_score(decoder, z)
+    mpmath.mp.dps = 60
+    for zi, si in zip(z, ours):
+        h = decoder(zi[None])[0]
+        A = torch.autograd.functional.jacobian(lambda x: decoder(x[None]).reshape(-1), zi)
+        Am = mpmath.matrix(A.tolist())
+        pinv = (Am.T * Am) ** -1 * Am.T
+        T = mpmath.matrix(L * V, L * (V + 1))
+        for t in range(L):
+            exps = [mpmath.e ** mpmath.mpf(x) for x in h[t].tolist()]
+            C = sum(exps)
+            for v in range(V):
+                T[t * V + v, t * (V + 1) + v] = C / exps[v]
+                T[t * V + v, t * (V + 1) + V] = 1 / C
+        G = pinv * T
+        exact = -0.5 * float(zi @ zi) + float(mpmath.log(mpmath.det(G * G.T)) / 2)
+        assert abs(si.item() - exact) < 1e-8 * max(1.0, abs(exact)), (si.item(), exact)
