@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from repl_nb.scattering import (SignalError, check_signal, envelope_triples, fit_factorial_gmvae, glitch_mixture,
-                                load_miniseed, max_octaves, min_length, nested_features, phase_env_pairs,
-                                scattering_covariances, separate, white_noise_power)
+                                load_miniseed, max_octaves, min_length, morlet_bank, nested_features, phase_env_pairs,
+                                scattering_covariances, separate, wavelet_transform, white_noise_power)
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -30,6 +30,25 @@ def test_white_noise_closed_forms(one_torch_thread, device):
                              (sc.phase_env.real, 0.0), (sc.phase_env.imag, 0.0)):
         mean, se = values.mean(0), values.std(0) / math.sqrt(len(values))
         assert ((mean - expected).abs() <= 4 * se + 1e-9).all()
+
+
+def test_second_order_families_match_their_time_domain_definition():
+    "The Parseval shortcut against second wavelet transforms of the envelopes computed in time, then time averages."
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 400, generator=g, dtype=torch.float64).cumsum(-1) + torch.rand(2, 400, generator=g, dtype=torch.float64) ** 4
+    J = 4
+    bank = morlet_bank(400, J, dtype=torch.float64)
+    wx = wavelet_transform(x, bank)  # (2, J, N)
+    sigma = wx.abs().pow(2).mean(-1).sqrt()
+    w_env = wavelet_transform(wx.abs(), bank)  # (2, J envelopes, J outer octaves, N)
+    sc = scattering_covariances(x, J)
+    for i, (a, j) in enumerate(phase_env_pairs(J)):
+        expected = (wx[:, j] * w_env[:, a, j].conj()).mean(-1) / (sigma[:, a] * sigma[:, j])
+        assert torch.allclose(sc.phase_env[:, i], expected, atol=1e-10)
+    for i, (a, b, j) in enumerate(envelope_triples(J)):
+        expected = (w_env[:, a, j] * w_env[:, b, j].conj()).mean(-1) / (sigma[:, a] * sigma[:, b])
+        assert torch.allclose(sc.envelope[:, i], expected, atol=1e-10)
+    assert torch.allclose(sc.sparsity, wx.abs().mean(-1) / sigma)
 
 
 def test_index_sets():
