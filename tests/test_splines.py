@@ -10,6 +10,7 @@ from repl_nb.data import load_dataset
 from repl_nb.models import MLP, PreActResNet18, SmallCNN
 from repl_nb.splines.affine import as_piecewise_affine
 from repl_nb.splines.complexity import local_complexity, random_frame
+import repl_nb.splines.enumerate as enumerate_module
 from repl_nb.splines.enumerate import RegionLimitError, count_regions, enumerate_regions, load_regions, sample_regions
 from repl_nb.splines.partition2d import Plane, partition_2d, plane_through, polygon_areas
 from spline_reference import reference_local_complexity, reference_partition, reference_regions
@@ -189,11 +190,15 @@ def test_enumeration_guards(tmp_path):
        activation=st.sampled_from(["relu", "leaky_relu"]))
 def test_enumeration_matches_the_one_lp_per_unit_reference(seed, d, widths, activation):
     model = mlp(seed, d, widths, 1, activation)
-    regions = enumerate_regions(model, (-torch.ones(d), torch.ones(d)))
-    assert code_set(regions.codes) == {tuple(code) for code, _ in reference_regions(model, -torch.ones(d), torch.ones(d))}
-    assert torch.equal(as_piecewise_affine(model).codes(regions.interior_points), regions.codes)
-    # the certified balls lie in the box
-    assert ((regions.interior_points - regions.radii[:, None] >= -1) & (regions.interior_points + regions.radii[:, None] <= 1)).all()
+    reference = {tuple(code) for code, _ in reference_regions(model, -torch.ones(d), torch.ones(d))}
+    for vertex_dim_max in (8, 0):  # pieces with their vertices (no LP), and the LP path of higher dimensions
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(enumerate_module, "VERTEX_DIM_MAX", vertex_dim_max)
+            regions = enumerate_regions(model, (-torch.ones(d), torch.ones(d)))
+        assert code_set(regions.codes) == reference
+        assert torch.equal(as_piecewise_affine(model).codes(regions.interior_points), regions.codes)
+        # the certified balls lie in the box
+        assert ((regions.interior_points - regions.radii[:, None] >= -1) & (regions.interior_points + regions.radii[:, None] <= 1)).all()
 
 
 def test_counts_and_volumes_without_listing():
