@@ -81,3 +81,58 @@ def reference_local_complexity(model, x, radius, directions):
             h = np.where(positive, pre, slope * pre)
         counts.append(row)
     return torch.tensor(counts)
+
+
+def _far_side(w, G, g, lo, hi, sign):
+    "max (sign=+1) or min (sign=-1) of w . x over {G x <= g} in the box, one scipy LP."
+    from scipy.optimize import linprog
+    res = linprog(-sign * w, A_ub=G if len(G) else None, b_ub=g if len(G) else None, bounds=list(zip(lo, hi)), method="highs")
+    return sign * -res.fun if res.status == 0 else -sign * np.inf
+
+
+def _chebyshev_radius(G, g, lo, hi):
+    "Centre and radius of the largest ball in {G x <= g} in the box, one scipy LP."
+    from scipy.optimize import linprog
+    d = len(lo)
+    A = np.vstack([np.hstack([G, np.linalg.norm(G, axis=1, keepdims=True)]).reshape(-1, d + 1),
+                   np.hstack([np.eye(d), np.ones((d, 1))]), np.hstack([-np.eye(d), np.ones((d, 1))])])
+    res = linprog(np.r_[np.zeros(d), -1.0], A_ub=A, b_ub=np.concatenate([g, hi, -lo]),
+                  bounds=[(None, None)] * d + [(0, None)], method="highs")
+    return (res.x[:d], res.x[-1]) if res.status == 0 else (None, -1.0)
+
+
+def reference_regions(model, lo, hi, tol=1e-9):
+    """Codes and centres of the regions of an MLP in the box [lo, hi], one LP per unit and piece for the far side and one
+    Chebyshev LP per new piece (scipy), regions and units looped over in Python; slivers (no ball of radius
+    tol * |hi - lo|) are not split off. The affine map of each region is carried from the weights, layer by layer."""
+    hidden, _ = mlp_layers(model)
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    tol = tol * np.linalg.norm(hi - lo)
+    d = len(lo)
+    centre, _ = _chebyshev_radius(np.zeros((0, d)), np.zeros(0), lo, hi)
+    regions = [(np.zeros((0, d)), np.zeros(0), centre, [], np.eye(d), np.zeros(d))]  # G, g, centre, code, M, m
+    for W, b, slope in hidden:
+        new_regions = []
+        for G, g, x, code, M, m in regions:
+            lin, off = W @ M, W @ m + b
+            pieces = [(G, g, x, [])]
+            for w, c in zip(lin, off):
+                nxt = []
+                for G_p, g_p, x_p, bits in pieces:
+                    value = w @ x_p + c
+                    side = 1.0 if value > 0 else -1.0
+                    if side * (_far_side(w, G_p, g_p, lo, hi, -side) + c) < -tol * np.linalg.norm(w):
+                        children = []
+                        for s in (1.0, -1.0):  # s=+1: w.x + c >= 0, as -w.x <= c
+                            G_c, g_c = np.vstack([G_p, -s * w]), np.append(g_p, s * c)
+                            children.append((G_c, g_c, *_chebyshev_radius(G_c, g_c, lo, hi), bits + [s > 0]))
+                        if min(ch[3] for ch in children) > tol:
+                            nxt += [(G_c, g_c, x_c, bits_c) for G_c, g_c, x_c, _, bits_c in children]
+                            continue
+                    nxt.append((G_p, g_p, x_p, bits + [bool(value > 0)]))
+                pieces = nxt
+            for G_p, g_p, x_p, bits in pieces:
+                mask = np.where(bits, 1.0, slope)
+                new_regions.append((G_p, g_p, x_p, code + bits, mask[:, None] * lin, mask * off))
+        regions = new_regions
+    return [(code, x) for _, _, x, code, _, _ in regions]

@@ -10,9 +10,10 @@ from repl_nb.data import load_dataset
 from repl_nb.models import MLP, PreActResNet18, SmallCNN
 from repl_nb.splines.affine import as_piecewise_affine
 from repl_nb.splines.complexity import local_complexity, random_frame
-from repl_nb.splines.enumerate import enumerate_regions, sample_regions
+import repl_nb.splines.enumerate as enumerate_module
+from repl_nb.splines.enumerate import RegionLimitError, count_regions, enumerate_regions, load_regions, sample_regions
 from repl_nb.splines.partition2d import Plane, partition_2d, plane_through, polygon_areas
-from spline_reference import reference_local_complexity, reference_partition
+from spline_reference import reference_local_complexity, reference_partition, reference_regions
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 code_set = lambda codes: {tuple(c) for c in torch.as_tensor(codes).tolist()}
@@ -163,12 +164,76 @@ def test_enumeration_in_2d_matches_the_exact_partition():
     assert code_set(regions.codes) == code_set(part.codes)
 
 
-def test_enumeration_guards():
+def test_enumeration_guards(tmp_path):
     model = mlp(0, 2, [8, 8], 1)
     with pytest.raises(RuntimeError, match="max_regions=5"):
         enumerate_regions(model, (-torch.ones(2), torch.ones(2)), max_regions=5)
+    with pytest.raises(RegionLimitError, match=r"enumerated so far.*pass out=DIR"):
+        enumerate_regions(model, (-torch.ones(2), torch.ones(2)), max_regions=5)
     with pytest.raises(ValueError, match="input dimension 2"):
         enumerate_regions(model, (-torch.ones(3), torch.ones(3)))
+    with pytest.raises(ValueError, match="bounded"):
+        enumerate_regions(model, (-torch.ones(2), torch.tensor([1.0, math.inf])))
+    with pytest.raises(TypeError, match="GELU"):
+        enumerate_regions(mlp(0, 2, [4], 1, "gelu"), (-torch.ones(2), torch.ones(2)))
+    with pytest.raises(ValueError, match="backend='spark'"):
+        enumerate_regions(model, (-torch.ones(2), torch.ones(2)), n_jobs=2, backend="spark")
+    with pytest.raises(ValueError, match="volumes=False"):
+        count_regions(mlp(0, 9, [4], 1), (-torch.ones(9), torch.ones(9)))
+    enumerate_regions(model, (-torch.ones(2), torch.ones(2)), out=tmp_path, n_tasks=4)
+    with pytest.raises(ValueError, match="another enumeration"):
+        enumerate_regions(model, (-torch.ones(2), 2 * torch.ones(2)), out=tmp_path, n_tasks=4)
+
+
+@settings(max_examples=6, **SETTINGS)
+@given(seed=st.integers(0, 10**6), d=st.integers(2, 5), widths=st.lists(st.integers(2, 7), min_size=1, max_size=3),
+       activation=st.sampled_from(["relu", "leaky_relu"]))
+def test_enumeration_matches_the_one_lp_per_unit_reference(seed, d, widths, activation):
+    model = mlp(seed, d, widths, 1, activation)
+    reference = {tuple(code) for code, _ in reference_regions(model, -torch.ones(d), torch.ones(d))}
+    for vertex_dim_max in (8, 0):  # pieces with their vertices (no LP), and the LP path of higher dimensions
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(enumerate_module, "VERTEX_DIM_MAX", vertex_dim_max)
+            regions = enumerate_regions(model, (-torch.ones(d), torch.ones(d)))
+        assert code_set(regions.codes) == reference
+        assert torch.equal(as_piecewise_affine(model).codes(regions.interior_points), regions.codes)
+        # the certified balls lie in the box
+        assert ((regions.interior_points - regions.radii[:, None] >= -1) & (regions.interior_points + regions.radii[:, None] <= 1)).all()
+
+
+def test_counts_and_volumes_without_listing():
+    model = mlp(7, 3, [6, 5, 4], 1, "leaky_relu")
+    box = (-torch.ones(3), torch.ones(3))
+    counts = count_regions(model, box)
+    assert counts.per_layer.tolist() == [enumerate_regions(torch.nn.Sequential(*list(model)[:3]), box).n_regions,
+                                         enumerate_regions(torch.nn.Sequential(*list(model)[:5]), box).n_regions,
+                                         enumerate_regions(model, box).n_regions]
+    assert counts.total_volume == pytest.approx(8.0, rel=1e-9)  # the regions tile the box
+    assert counts.volume_counts.sum() == counts.n_regions
+    assert count_regions(model, box, volumes=False, n_jobs=2, n_tasks=6).per_layer.tolist() == counts.per_layer.tolist()
+
+
+def test_an_interrupted_enumeration_resumes_from_its_shards(tmp_path):
+    model = mlp(3, 3, [8, 6], 1, "leaky_relu")
+    box = (-torch.ones(3), torch.ones(3))
+    whole = enumerate_regions(model, box)
+    with pytest.raises(RegionLimitError, match="call again with the same out="):
+        enumerate_regions(model, box, out=tmp_path, n_tasks=12, max_regions=whole.n_regions // 3)
+    saved = sorted(p.name for p in tmp_path.glob("shard-*.safetensors"))
+    assert 1 < len(saved) < 13
+    resumed = enumerate_regions(model, box, out=tmp_path, n_tasks=12, max_regions=10**6)
+    assert resumed.n_regions == whole.n_regions and code_set(resumed.codes) == code_set(whole.codes)
+    assert code_set(load_regions(tmp_path).codes) == code_set(whole.codes)
+    assert torch.equal(as_piecewise_affine(model).codes(resumed.interior_points), resumed.codes)
+
+
+def test_dask_backend_gives_the_same_regions():
+    pytest.importorskip("distributed")
+    model = mlp(5, 4, [7, 5], 1, "leaky_relu")
+    box = (-torch.ones(4), torch.ones(4))
+    local = enumerate_regions(model, box)
+    on_dask = enumerate_regions(model, box, n_jobs=2, backend="dask", n_tasks=8)
+    assert code_set(on_dask.codes) == code_set(local.codes) and on_dask.n_regions == local.n_regions
 
 
 # --- local_complexity ---------------------------------------------------------------------------------------------
