@@ -141,3 +141,14 @@ def test_real_model_features_and_bad_input(minilm):
         spline_features(model, tok, "one text", progress=False)
     with pytest.raises(TokenizerMismatchError, match="it is not this model's tokenizer"):
         spline_features(tiny_model("bert"), tok, ["hello"], progress=False)
+
+
+def test_library_imports_without_transformers():
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['transformers'] = None\n"  # any `import transformers` now fails
+            "import repl_nb.splines.llm, repl_nb.widgets_llm\n"
+            "from repl_nb.splines.llm import token_statistics, attention_support\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "ok", out.stderr
