@@ -141,3 +141,24 @@ def test_real_model_features_and_bad_input(minilm):
         spline_features(model, tok, "one text", progress=False)
     with pytest.raises(TokenizerMismatchError, match="it is not this model's tokenizer"):
         spline_features(tiny_model("bert"), tok, ["hello"], progress=False)
+
+
+def test_library_imports_without_transformers():
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['transformers'] = None\n"  # any `import transformers` now fails
+            "import repl_nb.splines.llm, repl_nb.widgets_llm\n"
+            "from repl_nb.splines.llm import token_statistics, attention_support\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_attention_id_switches_a_sdpa_model_to_eager_and_back():
+    eager = tiny_model("llama", seed=7)
+    sdpa = tiny_model("llama", seed=7)
+    sdpa.set_attn_implementation("sdpa")
+    ids = prompts([5, 2], seed=8)
+    got = attention_id_from_ids(sdpa, ids, progress=False)
+    assert sdpa.config._attn_implementation == "sdpa"
+    assert all(torch.equal(a, b) for a, b in zip(got.support, attention_id_from_ids(eager, ids, progress=False).support))
