@@ -33,7 +33,7 @@ __all__ = ['SCALES', 'SETTINGS_SECTION', 'ENV_VARS', 'SETTINGS_FILE_VAR', 'VERDI
            'ArgumentError', 'ArgumentTypeError', 'check_number', 'check_positive', 'check_choice', 'check_tensor',
            'check_finite', 'check_labels', 'seed_everything', 'get_device', 'remove_stale_temps', 'atomic_write',
            'write_json', 'CorruptFileError', 'read_json', 'append_jsonl', 'write_jsonl', 'read_jsonl', 'check_name',
-           'new_run_dir', 'tensors_sha256', 'CheckpointStore', 'log_spaced_steps']
+           'inside_folder', 'new_run_dir', 'tensors_sha256', 'CheckpointStore', 'log_spaced_steps']
 
 # %% ../nbs/00_core.ipynb #e27cf83f
 SCALES = ("tiny", "small", "medium", "full")  # smoke test, minutes on a laptop, <= 20 min on a laptop, the paper on GPUs
@@ -200,7 +200,7 @@ def check_number(name: str, # the argument's name, as the caller spells it
     bad = (not math.isfinite(value) or (low is not None and (value <= low if low_open else value < low))
            or (high is not None and (value >= high if high_open else value > high)))
     if bad:
-        raise ArgumentError(f"{name}={value!r} is out of range: it must be {valid}.{_fix(fix)}")
+        raise ArgumentError(f"{name}={value!r} is out of range: {name} must be {valid}.{_fix(fix)}")
     return value
 
 
@@ -213,7 +213,7 @@ def check_choice(name: str, value: Any, choices: Iterable, fix: str = "") -> Any
     "`value` if it is one of `choices`, else an `ArgumentError` listing them."
     choices = tuple(choices)
     if value not in choices:
-        raise ArgumentError(f"{name}={value!r} is not one of {', '.join(map(repr, choices))}.{_fix(fix)}")
+        raise ArgumentError(f"{name}={value!r} is not valid: {name} must be one of {', '.join(map(repr, choices))}.{_fix(fix)}")
     return value
 
 # %% ../nbs/00_core.ipynb #d959604a
@@ -409,6 +409,14 @@ def check_name(name: str, what: str = "name") -> str:
     if not _SAFE_NAME.fullmatch(name or "") or ".." in name:
         raise ValueError(f"Invalid {what} {name!r}: use letters, digits, '_', '-' and '.' (no '..', no '/').")
     return name
+
+
+def inside_folder(path: Path | str, folder: Path | str) -> bool:
+    "True when `path`, every symlink resolved, lies within `folder`: what a page may show of a runs folder."
+    try:
+        return Path(path).resolve().is_relative_to(Path(folder).resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
 
 
 def new_run_dir(name: str, root: Path | str | None = None, stamp: str | None = None) -> Path:
