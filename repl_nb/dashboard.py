@@ -256,13 +256,22 @@ def serve(runs_dir: Path | str | None = None, address: str | None = None, show: 
     if is_wildcard_host(host):
         warnings.warn(f"Serving on {host or '*'} (every interface): every machine that can reach this one can read the "
                       f"runs in {runs_dir}. Use 127.0.0.1 to keep them on this machine.")
-    shown = f"[{host}]" if ":" in host else host  # IPv6 literals are bracketed in URLs and origins
-    local = [f"localhost:{port}"] if host in ("127.0.0.1", "localhost", "::1") else []
+    ipv6 = ":" in host
+    shown = f"[{host}]" if ipv6 else host  # IPv6 literals are bracketed in URLs and origins
+    origins = ([] if ipv6 else [f"{host}:{port}"]) + ([f"localhost:{port}"] if host in ("127.0.0.1", "localhost", "::1") else [])
     pn.extension("plotly")
     print(f"repl_nb dashboard over {runs_dir}: http://{shown}:{port}/", flush=True)
     files = [(r"/runs/(.*)", _run_files_handler(), {"path": str(runs_dir), "default_filename": "index.html"})]
-    return pn.serve({"/": lambda: build_app(runs_dir)}, address=host, port=port, show=show, title="repl_nb runs",
-                    extra_patterns=files, websocket_origin=[f"{shown}:{port}", *local], **kwargs)
+    start = kwargs.pop("start", True)
+    server = pn.serve({"/": lambda: build_app(runs_dir)}, address=host, port=port, show=show, title="repl_nb runs",
+                      extra_patterns=files, websocket_origin=origins or [f"localhost:{port}"], start=False,
+                      location=False, **kwargs)  # the app reads no URL; Panel's URL parser breaks on IPv6 hosts
+    if ipv6:  # Bokeh's origin option cannot spell an IPv6 literal (it splits on ':'); its live origin set can hold one
+        server._tornado.websocket_origins.add(f"{shown}:{port}")
+    if start:
+        server.start()
+        server.io_loop.start()
+    return server
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -496,24 +496,30 @@ def test_dashboard_command_serves_the_folder_on_the_given_address(tmp_path, monk
                                             ((tmp_path,), {"address": "[::1]:5123", "show": False})]
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "0", "::", "[::]", "0:0:0:0:0:0:0:0"])
-def test_every_wildcard_spelling_warns(host, tmp_path, monkeypatch):
+class FakeServer:
+    "What dashboard.serve needs of the server pn.serve returns when not started."
+    def __init__(self, **kw):
+        import types
+        self.kw, self._tornado = kw, types.SimpleNamespace(websocket_origins=set(kw["websocket_origin"]))
+
+
+def serve_without_serving(monkeypatch, tmp_path, address):
     import panel
     from repl_nb import dashboard
-    calls = []
-    monkeypatch.setattr(panel, "serve", lambda *a, **kw: calls.append(kw))
+    monkeypatch.setattr(panel, "serve", lambda *a, **kw: FakeServer(**kw))
+    return dashboard.serve(tmp_path, address=address, start=False)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "0", "[::]", "[0:0:0:0:0:0:0:0]"])
+def test_every_wildcard_spelling_warns(host, tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="every interface"):
-        dashboard.serve(tmp_path, address=f"{host}:8123" if not host.strip("[]").count(":") or host.startswith("[") else f"[{host}]:8123")
-    assert calls[0]["port"] == 8123
+        server = serve_without_serving(monkeypatch, tmp_path, f"{host}:8123")
+    assert server.kw["port"] == 8123
 
 
 def test_ipv6_loopback_is_served_with_a_bracketed_origin(tmp_path, monkeypatch, recwarn):
-    import panel
-    from repl_nb import dashboard
-    calls = []
-    monkeypatch.setattr(panel, "serve", lambda *a, **kw: calls.append(kw))
-    dashboard.serve(tmp_path, address="[::1]:8123")
-    assert calls[0]["address"] == "::1" and calls[0]["websocket_origin"] == ["[::1]:8123", "localhost:8123"]
+    server = serve_without_serving(monkeypatch, tmp_path, "[::1]:8123")
+    assert server.kw["address"] == "::1" and server._tornado.websocket_origins == {"[::1]:8123", "localhost:8123"}
     assert not [w for w in recwarn if "every interface" in str(w.message)]
 
 

@@ -16,6 +16,7 @@ import torch
 from scipy.optimize import linprog
 from tqdm.auto import tqdm
 
+from ..core import ArgumentError, check_finite, check_positive
 from .affine import as_piecewise_affine
 
 # %% auto #0
@@ -91,7 +92,11 @@ class Regions:
 
 
 def _as_box(box, d):
-    lo, hi = (torch.as_tensor(t, dtype=torch.float64).detach().cpu().flatten() for t in box)
+    try:
+        lo, hi = (torch.as_tensor(t, dtype=torch.float64).detach().cpu().flatten() for t in box)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ArgumentError(f"box must be (lo, hi), two tensors of the input dimension {d} ({e}).") from None
+    check_finite("box", torch.cat([lo, hi]), fix="A box has finite corners lo < hi.")
     if lo.shape != (d,) or hi.shape != (d,):
         raise ValueError(f"box must be (lo, hi) of the input dimension {d}; got shapes {tuple(lo.shape)}, {tuple(hi.shape)}.")
     if not (lo < hi).all():
@@ -102,6 +107,8 @@ def _as_box(box, d):
 def enumerate_regions(model, box, input_shape: Sequence[int] | None = None, max_regions: int = 100_000,
                       tol: float = 1e-9, n_jobs: int = 1, progress: bool = False) -> Regions:
     "Every linear region of `model` inside `box = (lo, hi)`, exactly, with an interior point each."
+    check_positive("max_regions", max_regions, integer=True); check_positive("tol", tol)
+    check_positive("n_jobs", n_jobs, integer=True)
     net = as_piecewise_affine(model, input_shape)
     d = net.input_dim
     lo_t, hi_t = _as_box(box, d)
@@ -136,6 +143,7 @@ def enumerate_regions(model, box, input_shape: Sequence[int] | None = None, max_
 def sample_regions(model, box, n_samples: int, seed: int = 0, input_shape: Sequence[int] | None = None,
                    batch_size: int = 65_536) -> tuple[Regions, torch.Tensor]:
     "Distinct activation codes among `n_samples` uniform samples of `box`; also the sample count at which each appeared."
+    check_positive("n_samples", n_samples, integer=True); check_positive("batch_size", batch_size, integer=True)
     net = as_piecewise_affine(model, input_shape)
     lo, hi = _as_box(box, net.input_dim)
     g = torch.Generator().manual_seed(seed)
