@@ -515,6 +515,7 @@ class XCLRLoss(nn.Module):
         self.temperature, self.target_temperature = temperature, target_temperature
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        check_labels("labels", labels, len(self.class_similarity), length=len(z1), length_of="z1")
         all_labels = gather(labels.view(-1, 1).float()).view(-1).long()  # labels of the global batch
         similarity = self.class_similarity[labels][:, all_labels]
         return xclr_loss(z1, z2, similarity, self.temperature, self.target_temperature)

@@ -380,6 +380,7 @@ def test_two_reproduce_commands_at_once_run_the_job_once(papers, tmp_path):
     outputs = [p.communicate(timeout=120) for p in procs]
     assert sorted(p.returncode for p in procs) == [0, 1], outputs  # done, and busy (not ok)
     assert "Traceback" not in "".join(o[1] for o in outputs), outputs
+    assert "without encryption" not in "".join(o[1] for o in outputs), "kernels talk over IPC, not TCP"
     assert len(runs_of(out, "count")) == 1 and sum("count: done" in o[0] for o in outputs) == 1, outputs
 
 
