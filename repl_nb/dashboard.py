@@ -33,7 +33,7 @@ RUN_MARKERS = ("params.json", "metrics.json")
 def find_sweeps(run_dir: Path | str, max_depth: int = 3) -> list[Path]:
     "The sweep tables (`sweep.jsonl`) in `run_dir` and its sub-folders, up to `max_depth` levels, sorted."
     run_dir = Path(run_dir)
-    return sorted(p for p in run_dir.rglob(SWEEP_FILE) if len(p.relative_to(run_dir).parts) <= max_depth)
+    return sorted(p for p in run_dir.rglob(SWEEP_FILE) if len(p.relative_to(run_dir).parts) <= max_depth and inside_folder(p, run_dir))
 
 
 def find_runs(runs_dir: Path | str) -> list[Path]:
@@ -53,7 +53,7 @@ def describe_run(run_dir: Path | str) -> dict:
 
     def load(name):
         path = run_dir / name
-        if not path.exists():
+        if not path.exists() or not inside_folder(path, run_dir):  # a symlink out of the run folder is not followed
             return {}
         try:
             return read_json(path)
@@ -114,7 +114,8 @@ def find_dynamics(run_dir: Path | str, max_depth: int = 2) -> list[Path]:
     "Folders in `run_dir` (itself included, up to `max_depth` below) holding `metrics.jsonl` and `partitions/`."
     run_dir = Path(run_dir)
     candidates = [run_dir] + [p for depth in range(1, max_depth + 1) for p in run_dir.glob("/".join(["*"] * depth))]
-    return sorted(p for p in candidates if p.is_dir() and (p / "metrics.jsonl").exists() and (p / "partitions").is_dir())
+    return sorted(p for p in candidates if p.is_dir() and inside_folder(p, run_dir) and (p / "metrics.jsonl").exists()
+                  and (p / "partitions").is_dir())
 
 
 def lc_per_layer_figure(metrics: Sequence[dict], radius: float, probe: str = "train", step: int | None = None):

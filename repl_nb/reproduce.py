@@ -275,13 +275,15 @@ def run_info(run_dir: Path | str) -> dict[str, Any]:
     "What the report shows of a run folder."
     run_dir = Path(run_dir)
 
+    own = lambda p: p.exists() and inside_folder(p, run_dir)  # a symlink out of the run folder is not followed
+
     def load(name):
         try:
-            return read_json(run_dir / name) if (run_dir / name).exists() else {}
+            return read_json(run_dir / name) if own(run_dir / name) else {}
         except (OSError, ValueError):
             return {}
     record = load(RUN_FILE)
-    notebooks = sorted(run_dir.glob("*.ipynb"))
+    notebooks = sorted(p for p in run_dir.glob("*.ipynb") if own(p))
     return {"paper": run_dir.parent.name, "stamp": run_dir.name, "dir": run_dir, "status": run_status(run_dir),
             "params": load("params.json"), "metrics": load("metrics.json"), "error": load("error.json"),
             "seconds": record.get("seconds"), "device": record.get("device", ""),
@@ -289,7 +291,7 @@ def run_info(run_dir: Path | str) -> dict[str, Any]:
             "figures": sorted(p.name for p in run_dir.glob("*.html") if p.name not in _SKIP_HTML and inside_folder(p, run_dir)),
             "pngs": sorted(p.name for p in run_dir.glob("*.png") if inside_folder(p, run_dir)),
             "notebook": notebooks[0].name if notebooks else None,
-            "findings": (run_dir / "findings.md").read_text() if (run_dir / "findings.md").exists() else ""}
+            "findings": (run_dir / "findings.md").read_text() if own(run_dir / "findings.md") else ""}
 
 
 def find_run_folders(runs_dir: Path | str) -> dict[str, list[Path]]:
@@ -395,7 +397,7 @@ def _run_html(info: dict, paper: Paper | None, base: str = "") -> str:
     links = [f"<a href='{_href(base, info['notebook'])}'>executed notebook</a>"] if info["notebook"] else []
     if base and (info["dir"] / "index.html").exists():
         links.append(f"<a href='{_href(base, 'index.html')}'>run page</a>")
-    if (info["dir"] / "run.log").exists():
+    if (info["dir"] / "run.log").exists() and inside_folder(info["dir"] / "run.log", info["dir"]):
         links.append(f"<a href='{_href(base, 'run.log')}'>log</a>")
     parts = [f"<p><b>{_e(info['stamp'])}</b> <span class='badge {_e(info['status'])}'>{_e(info['status'])}</span> "
              f"scale <b>{_e(scale)}</b> &middot; {_e(time_text)}"

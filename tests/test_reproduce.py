@@ -471,6 +471,19 @@ def test_report_lists_runs_latest_first_with_claims_figures_and_no_network(paper
     assert "<script" not in page and "<link" not in page, "the page loads nothing itself"
 
 
+def test_report_follows_no_symlink_out_of_the_runs_folder(papers, tmp_path):
+    runs, secret = tmp_path / "runs", tmp_path / "secret.txt"
+    secret.write_text("SECRET-OUTSIDE")
+    run = make_run(runs, "count", "20250101-000000", {"scale": "tiny"}, {"acc": 0.5})
+    for name in ("findings.md", "leak.html", "leak.png", "error.json"):
+        (run / name).symlink_to(secret)
+    make_run(tmp_path / "elsewhere", "count", "20250201-000000", {"scale": "tiny"}, {"acc": 0.9}, figures=["far"])
+    (runs / "count" / "20250201-000000").symlink_to(tmp_path / "elsewhere" / "count" / "20250201-000000")
+    page = R.write_report(runs).read_text()
+    assert "SECRET-OUTSIDE" not in page and "leak" not in page and "20250201" not in page and "far.html" not in page
+    assert "20250101-000000" in page
+
+
 def test_report_and_dashboard_refuse_a_missing_folder(tmp_path, capsys):
     for command in ("report", "dashboard"):
         with pytest.raises(SystemExit) as exit_:

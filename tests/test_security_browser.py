@@ -27,6 +27,7 @@ def make_hostile_runs(root: Path, outside: Path) -> Path:
     (run / "figure.html").write_text(FIGURE)
     (run / 'x" onload="alert(8)" y=".html').write_text("<p>second figure</p>")
     (run / "leak.html").symlink_to(outside)  # a "figure" pointing out of the runs folder
+    (run / "findings.md").symlink_to(outside)
     return root
 
 
