@@ -22,7 +22,8 @@ from scipy import stats
 from torch import nn
 
 from .augment import Augment
-from .core import atomic_write, get_device, read_json, read_jsonl, seed_everything, write_json, write_jsonl
+from .core import (ArgumentError, atomic_write, check_choice, check_number, check_positive, check_tensor, get_device,
+                          read_json, read_jsonl, seed_everything, write_json, write_jsonl)
 from .data import Dataset
 from .train import fit, supervised_loss
 
@@ -52,6 +53,7 @@ def as_predictions(preds_or_logits: torch.Tensor, labels: torch.Tensor) -> torch
 
 
 def _checked(preds_or_logits, labels, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    check_positive("n_classes", n_classes, integer=True)
     labels = torch.as_tensor(labels)
     if labels.ndim != 1 or labels.is_floating_point():
         raise ValueError(f"labels must be a 1-D integer tensor, got shape {tuple(labels.shape)} ({labels.dtype}).")
@@ -109,6 +111,8 @@ def false_positives_from_confusion(confusion: torch.Tensor) -> torch.Tensor:
 # %% ../nbs/40_classwise.ipynb #40156457
 def _k_extreme(per_class: torch.Tensor, k: int, lowest: bool) -> torch.Tensor:
     x = _float(torch.as_tensor(per_class))
+    n = x.shape[-1] if x.ndim else 0
+    check_number("k", k, 1, max(n, 1), integer=True, fix=f"k must lie in [1, n_classes={n}].")
     if x.ndim == 0 or not 1 <= k <= x.shape[-1]:
         raise ValueError(f"k must lie in [1, n_classes={x.shape[-1] if x.ndim else 0}], got {k}.")
     fill = math.inf if lowest else -math.inf
@@ -129,6 +133,7 @@ def best_k_accuracy(per_class: torch.Tensor, k: int) -> torch.Tensor:
 def select_classes(reference: torch.Tensor, k: int, lowest: bool = True) -> torch.Tensor:
     "Indices of the k lowest (or highest) classes of `reference` [C] (NaN skipped; ties: lower index first)."
     r = _float(torch.as_tensor(reference))
+    check_positive("k", k, integer=True)
     if r.ndim != 1 or not 1 <= k <= int((~torch.isnan(r)).sum()):
         raise ValueError(f"select_classes needs a 1-D reference with at least k={k} defined classes.")
     key = torch.where(torch.isnan(r), math.inf if lowest else -math.inf, r)
@@ -138,12 +143,20 @@ def select_classes(reference: torch.Tensor, k: int, lowest: bool = True) -> torc
 def subset_accuracy(per_class: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
     "Mean accuracy over the fixed `classes` (last dim; NaN skipped): bottom-k / top-k when chosen on a reference."
     x = _float(torch.as_tensor(per_class))
-    return x[..., torch.as_tensor(classes, device=x.device)].nanmean(-1)
+    classes = torch.as_tensor(classes, device=x.device)
+    if x.ndim == 0 or classes.is_floating_point() or (classes.numel() and (classes.min() < -x.shape[-1] or classes.max() >= x.shape[-1])):
+        raise ArgumentError(f"classes={classes.tolist()} must be class indices in [0, {x.shape[-1] if x.ndim else 0}) of per_class.")
+    return x[..., classes].nanmean(-1)
 
 # %% ../nbs/40_classwise.ipynb #c3f7d158
 def paired_t_test(a: torch.Tensor, b: torch.Tensor, dim: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     "One-sided paired t-test of mean(a - b) < 0 along `dim` (NaN pairs dropped): (t statistic, p-value)."
-    d = (_float(torch.as_tensor(a)) - _float(torch.as_tensor(b))).cpu()
+    a, b = torch.as_tensor(a), torch.as_tensor(b)
+    if a.shape != b.shape:
+        raise ArgumentError(f"a has shape {tuple(a.shape)} and b {tuple(b.shape)}: a paired test needs the same shape.")
+    if not -a.ndim <= dim < max(a.ndim, 1):
+        raise ArgumentError(f"dim={dim} is not a dimension of a (shape {tuple(a.shape)}).")
+    d = (_float(a) - _float(b)).cpu()
     ok = ~torch.isnan(d)
     n = ok.sum(dim)
     mean = torch.where(ok, d, 0.0).sum(dim) / n

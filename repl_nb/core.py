@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import hashlib
+import html
 import importlib.util
 import json
 import math
 import os
 import random
 import re
+import socket
+import urllib.parse
+import warnings
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -24,9 +29,11 @@ from safetensors.torch import load_file, save_file
 
 # %% auto #0
 __all__ = ['SCALES', 'SETTINGS_SECTION', 'ENV_VARS', 'SETTINGS_FILE_VAR', 'VERDICTS', 'NO_VERDICT', 'Settings', 'parse_address',
-           'find_settings_file', 'load_settings', 'claim_check', 'seed_everything', 'get_device', 'atomic_write',
-           'write_json', 'read_json', 'append_jsonl', 'write_jsonl', 'read_jsonl', 'check_name', 'new_run_dir',
-           'CheckpointStore', 'log_spaced_steps']
+           'is_wildcard_host', 'escape_html', 'html_url', 'find_settings_file', 'load_settings', 'claim_check',
+           'ArgumentError', 'ArgumentTypeError', 'check_number', 'check_positive', 'check_choice', 'check_tensor',
+           'check_finite', 'check_labels', 'seed_everything', 'get_device', 'remove_stale_temps', 'atomic_write',
+           'write_json', 'CorruptFileError', 'read_json', 'append_jsonl', 'write_jsonl', 'read_jsonl', 'check_name',
+           'inside_folder', 'new_run_dir', 'tensors_sha256', 'CheckpointStore', 'log_spaced_steps']
 
 # %% ../nbs/00_core.ipynb #e27cf83f
 SCALES = ("tiny", "small", "medium", "full")  # smoke test, minutes on a laptop, <= 20 min on a laptop, the paper on GPUs
@@ -64,6 +71,28 @@ def parse_address(address: str) -> tuple[str, int]:
     if not re.fullmatch(r"[\w.\-\[\]:]+", host) or not (port.isdigit() and len(port) <= 5 and int(port) < 65536):
         raise ValueError(f"address {address!r} must look like host:port, e.g. 127.0.0.1:5006.")
     return host.strip("[]"), int(port)
+
+
+def is_wildcard_host(host: str) -> bool:
+    "True when binding `host` listens on every interface: 0.0.0.0 or :: in any spelling ('0', '[::]', '0:0::0', '')."
+    host = host.strip().strip("[]")
+    if host in ("", "*"):
+        return True
+    try:
+        infos = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+    except socket.gaierror:  # a host name: names do not bind the wildcard
+        return False
+    return any(info[4][0].split("%")[0] in ("0.0.0.0", "::") for info in infos)
+
+
+def escape_html(value: Any) -> str:
+    "`str(value)` safe inside HTML text and quoted attributes (`& < > \" '` escaped): the one escaper for names in pages."
+    return html.escape(str(value), quote=True)
+
+
+def html_url(*parts: str) -> str:
+    "A relative URL from path parts (each percent-encoded, '/' kept between them), escaped for an HTML attribute."
+    return escape_html("/".join(urllib.parse.quote(str(p), safe="/") for p in parts))
 
 
 def _has_section(path: Path) -> bool:
@@ -142,6 +171,123 @@ def claim_check(claim: str, # what the paper claims, in a sentence
     shown = NO_VERDICT if scale == "tiny" else verdict
     return {"claim": claim, "verdict": shown, "evidence": evidence, **numbers}
 
+# %% ../nbs/00_core.ipynb #6c73f9a7
+class ArgumentError(ValueError):
+    "An argument outside its valid range; the message names the argument, the value, the range and the fix."
+
+
+class ArgumentTypeError(TypeError):
+    "An argument of the wrong type; the message names the argument, its type and the type expected."
+
+
+def _fix(fix: str) -> str:
+    return f" {fix}" if fix else ""
+
+
+def check_number(name: str, # the argument's name, as the caller spells it
+                 value: Any, # the value given
+                 low: float | None = None, # smallest valid value (None: no bound)
+                 high: float | None = None, # largest valid value (None: no bound)
+                 *, low_open: bool = False, # exclude `low` itself
+                 high_open: bool = False, # exclude `high` itself
+                 integer: bool = False, # only whole numbers
+                 fix: str = "", # how to fix a bad value, appended to the message
+                ) -> Any:
+    "`value` if it is a finite (integer) number in the range, else an `ArgumentError` / `ArgumentTypeError` naming it."
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    ok_types = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, ok_types):
+        raise ArgumentTypeError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r} "
+                                f"({type(value).__name__}).{_fix(fix)}")
+    lo = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
+    hi = "" if high is None else f"{'<' if high_open else '<='} {high:g}"
+    valid = " and ".join(filter(None, [lo, hi])) or "finite"
+    bad = (not math.isfinite(value) or (low is not None and (value <= low if low_open else value < low))
+           or (high is not None and (value >= high if high_open else value > high)))
+    if bad:
+        raise ArgumentError(f"{name}={value!r} is out of range: {name} must be {valid}.{_fix(fix)}")
+    return value
+
+
+def check_positive(name: str, value: Any, integer: bool = False, fix: str = "") -> Any:
+    "`value` if it is a finite number > 0 (an integer >= 1 with `integer`), else an `ArgumentError` naming it."
+    return check_number(name, value, 1 if integer else 0, low_open=not integer, integer=integer, fix=fix)
+
+
+def check_choice(name: str, value: Any, choices: Iterable, fix: str = "") -> Any:
+    "`value` if it is one of `choices`, else an `ArgumentError` listing them."
+    choices = tuple(choices)
+    if value not in choices:
+        raise ArgumentError(f"{name}={value!r} is not valid: {name} must be one of {', '.join(map(repr, choices))}.{_fix(fix)}")
+    return value
+
+# %% ../nbs/00_core.ipynb #d959604a
+def _shape_text(shape: Sequence) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def check_tensor(name: str, # the argument's name
+                 t: Any, # the value given
+                 shape: Sequence[int | str | None] | None = None, # expected shape: ints fix a size, strings name a size, None any
+                 *, ndim: int | Sequence[int] | None = None, # the number of dimensions allowed (when `shape` is not given)
+                 finite: bool = True, # refuse NaN / inf entries
+                 min_size: int = 0, # the least number of rows (first dimension)
+                 sizes: dict | None = None, # named sizes seen so far (filled in, then matched: 'N' twice means the same N)
+                 fix: str = "", # how to fix a bad value
+                ) -> torch.Tensor:
+    "`t` if it is a tensor of the expected shape (and finite), else an `ArgumentError` / `ArgumentTypeError` naming it."
+    if not isinstance(t, torch.Tensor):
+        raise ArgumentTypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}.{_fix(fix)}")
+    if shape is not None:
+        names = sizes if sizes is not None else {}
+        want = " x ".join(str(s) for s in shape)
+        ok = t.dim() == len(shape)
+        for got, s in zip(t.shape, shape) if ok else ():
+            if isinstance(s, int):
+                ok = ok and got == s
+            elif isinstance(s, str):
+                ok = ok and names.setdefault(s, got) == got
+        if not ok:
+            known = {k: v for k, v in names.items() if k in shape}
+            raise ArgumentError(f"{name} has shape {_shape_text(t.shape)} but must be ({want})"
+                                f"{' with ' + ', '.join(f'{k}={v}' for k, v in known.items()) if known else ''}.{_fix(fix)}")
+    elif ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if t.dim() not in allowed:
+            raise ArgumentError(f"{name} has {t.dim()} dimension(s) (shape {_shape_text(t.shape)}) but must have "
+                                f"{' or '.join(map(str, allowed))}.{_fix(fix)}")
+    if min_size and (t.dim() == 0 or t.shape[0] < min_size):
+        raise ArgumentError(f"{name} has {t.shape[0] if t.dim() else 0} row(s) but needs at least {min_size}.{_fix(fix)}")
+    if finite:
+        check_finite(name, t, fix=fix)
+    return t
+
+
+def check_finite(name: str, t: torch.Tensor, fix: str = "") -> torch.Tensor:
+    "`t` if it holds no NaN or infinite value, else an `ArgumentError` counting them."
+    if t.is_floating_point() or t.is_complex():
+        n_nan, n_inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
+        if n_nan or n_inf:
+            what = " and ".join(f"{n} {w} value{'s' if n != 1 else ''}" for n, w in ((n_nan, "NaN"), (n_inf, "infinite")) if n)
+            raise ArgumentError(f"{name} hold(s) {what} (of {t.numel()}).{_fix(fix) or ' Clean or drop them first.'}")
+    return t
+
+
+def check_labels(name: str, labels: Any, n_classes: int | None = None, length: int | None = None,
+                 length_of: str = "", fix: str = "") -> torch.Tensor:
+    "`labels` if it is a 1-D integer tensor (of `length`, in [0, n_classes)), else an error naming it."
+    labels = check_tensor(name, labels, ndim=1, finite=False, fix=fix)
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ArgumentTypeError(f"{name} must hold integer class indices, got dtype {labels.dtype}.{_fix(fix)}")
+    if length is not None and len(labels) != length:
+        raise ArgumentError(f"{name} has {len(labels)} entries but must have {length}"
+                            f"{' (one per row of ' + length_of + ')' if length_of else ''}.{_fix(fix)}")
+    if n_classes is not None and len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ArgumentError(f"{name} holds class indices in [{int(labels.min())}, {int(labels.max())}] but must lie in "
+                            f"[0, {n_classes - 1}] (n_classes={n_classes}).{_fix(fix)}")
+    return labels
+
 # %% ../nbs/00_core.ipynb #5a35fbe4
 def seed_everything(seed: int) -> torch.Generator:
     "Seed Python, NumPy and torch (all devices); return a CPU `torch.Generator` seeded with `seed` for explicit use."
@@ -175,11 +321,35 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     return chosen
 
 # %% ../nbs/00_core.ipynb #99beb69e
+_TMP_MARK = ".tmp-"  # temporary files are `.<name>.tmp-<pid>`
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temps(folder: Path | str) -> list[Path]:
+    "Delete the temporary files `atomic_write` left in `folder` (and below) when its process died; return them."
+    stale = []
+    for p in Path(folder).rglob(f".*{_TMP_MARK}*"):
+        pid = p.name.rpartition(_TMP_MARK)[2]
+        if p.is_file() and not p.is_symlink() and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            p.unlink(missing_ok=True)
+            stale.append(p)
+    return stale
+
+
 def atomic_write(path: Path | str, write: Any) -> Path:
     "Call `write(tmp_path)` to fill a temporary file beside `path`, then rename it onto `path` atomically."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}")
     try:
         write(tmp)
         with open(tmp, "rb") as f:
@@ -195,8 +365,18 @@ def write_json(path: Path | str, obj: Any) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str) + "\n"))
 
 
+class CorruptFileError(ValueError):
+    "A run-folder file that cannot be parsed; the message names the file and what to do."
+
+
 def read_json(path: Path | str) -> Any:
-    return json.loads(Path(path).read_text())
+    "The JSON value in `path`; a torn or garbled file raises `CorruptFileError` naming it."
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CorruptFileError(f"{path} is not valid JSON ({e}): it was torn by a crash or edited by hand. "
+                               f"Repair or delete it.") from None
 
 
 def append_jsonl(path: Path | str, record: dict) -> None:
@@ -213,16 +393,17 @@ def write_jsonl(path: Path | str, records: Iterable[dict]) -> Path:
 
 
 def read_jsonl(path: Path | str) -> list[dict]:
-    "All complete records of a JSONL file (a torn last line from a crash is skipped)."
+    "All complete records of a JSONL file (a torn last line from a crash is skipped; a garbled earlier line is skipped with a warning)."
     path = Path(path)
     if not path.exists():
         return []
-    records = []
-    for line in path.read_text().splitlines():
+    records, lines = [], path.read_text().splitlines()
+    for number, line in enumerate(lines, 1):
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:
-            continue
+            if number < len(lines):  # the last line may be torn by a crash; any other is damage worth reporting
+                warnings.warn(f"{path}: line {number} is not valid JSON and was skipped (the file was damaged or edited).")
     return records
 
 # %% ../nbs/00_core.ipynb #08f56e65
@@ -234,6 +415,14 @@ def check_name(name: str, what: str = "name") -> str:
     if not _SAFE_NAME.fullmatch(name or "") or ".." in name:
         raise ValueError(f"Invalid {what} {name!r}: use letters, digits, '_', '-' and '.' (no '..', no '/').")
     return name
+
+
+def inside_folder(path: Path | str, folder: Path | str) -> bool:
+    "True when `path`, every symlink resolved, lies within `folder`: what a page may show of a runs folder."
+    try:
+        return Path(path).resolve().is_relative_to(Path(folder).resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
 
 
 def new_run_dir(name: str, root: Path | str | None = None, stamp: str | None = None) -> Path:
@@ -260,6 +449,16 @@ def _encode(obj: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return {"value": obj}
     raise TypeError(f"Cannot checkpoint {type(obj).__name__} at {path or '/'}: only tensors, numbers, strings, lists and dicts.")
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    "SHA-256 over the names, dtypes, shapes and bytes of `tensors` (CPU, contiguous), in name order."
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name]
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _decode(node: Any, tensors: dict[str, torch.Tensor]) -> Any:
@@ -296,23 +495,29 @@ class CheckpointStore:
         "Write `state` (nested dicts / lists of tensors and JSON values) as the checkpoint of `step`."
         tensors: dict[str, torch.Tensor] = {}
         tree = _encode(state, "", tensors)
-        metadata = {"tree": json.dumps(tree), "step": str(step)}
+        metadata = {"tree": json.dumps(tree), "step": str(step), "sha256": tensors_sha256(tensors)}
         return atomic_write(self.path(step), lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
     def load(self, step: int | None = None, device: str | torch.device = "cpu") -> dict:
-        "The state saved at `step` (default: the latest), tensors on `device`."
+        "The state saved at `step` (default: the latest), tensors on `device`, after checking the file's checksum."
         step = self.latest() if step is None else step
         path = self.path(step) if step is not None else None
         if path is None or not path.exists():
             raise FileNotFoundError(f"No checkpoint {'at step ' + str(step) if step is not None else ''} in {self.folder} "
                                     f"(found steps: {self.steps() or 'none'}).")
+        fix = "delete it, and run the same command again to resume from the checkpoint before"
         try:
-            tensors = load_file(str(path), device=str(device))
+            tensors = load_file(str(path))
             with safe_open(str(path), framework="pt") as f:
-                tree = json.loads(f.metadata()["tree"])
+                metadata = f.metadata() or {}
+            tree = json.loads(metadata["tree"])
         except (SafetensorError, KeyError, json.JSONDecodeError, OSError) as e:
-            raise ValueError(f"Checkpoint {path} is unreadable ({e}); delete it to resume from the one before.") from e
-        return _decode(tree, tensors)
+            raise CorruptFileError(f"Checkpoint {path} is unreadable ({e}); {fix}.") from e
+        # checkpoints written before checksums existed carry none: they load unverified
+        if "sha256" in metadata and tensors_sha256(tensors) != metadata["sha256"]:
+            raise CorruptFileError(f"Checkpoint {path} fails its checksum: its tensor bytes changed after it was written "
+                                   f"(a damaged disk or copy); {fix}.")
+        return _decode(tree, {k: v.to(device) for k, v in tensors.items()})
 
 # %% ../nbs/00_core.ipynb #1fc232a6
 def log_spaced_steps(total: int, n: int) -> list[int]:

@@ -7,7 +7,6 @@ that hold an augmentation-strength sweep."""
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import math
 import sys
@@ -19,7 +18,7 @@ import panel as pn
 import torch
 
 from .classwise import SWEEP_FILE, SweepTable, best_strength
-from .core import load_settings, parse_address, read_json
+from .core import escape_html, html_url, inside_folder, is_wildcard_host, load_settings, parse_address, read_json
 from .widgets import (checkpoint_partition_figure, class_heatmap, dynamics_curves, error_destinations,
                              per_class_bars, strength_curve)
 
@@ -34,7 +33,7 @@ RUN_MARKERS = ("params.json", "metrics.json")
 def find_sweeps(run_dir: Path | str, max_depth: int = 3) -> list[Path]:
     "The sweep tables (`sweep.jsonl`) in `run_dir` and its sub-folders, up to `max_depth` levels, sorted."
     run_dir = Path(run_dir)
-    return sorted(p for p in run_dir.rglob(SWEEP_FILE) if len(p.relative_to(run_dir).parts) <= max_depth)
+    return sorted(p for p in run_dir.rglob(SWEEP_FILE) if len(p.relative_to(run_dir).parts) <= max_depth and inside_folder(p, run_dir))
 
 
 def find_runs(runs_dir: Path | str) -> list[Path]:
@@ -42,7 +41,7 @@ def find_runs(runs_dir: Path | str) -> list[Path]:
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
-    runs = [p for p in runs_dir.glob("*/*") if p.is_dir() and not p.name.startswith(".")
+    runs = [p for p in runs_dir.glob("*/*") if p.is_dir() and not p.name.startswith(".") and inside_folder(p, runs_dir)
             and (any((p / m).exists() for m in RUN_MARKERS) or find_sweeps(p))]
     return sorted(runs, key=lambda p: (p.name, p.parent.name), reverse=True)
 
@@ -54,7 +53,7 @@ def describe_run(run_dir: Path | str) -> dict:
 
     def load(name):
         path = run_dir / name
-        if not path.exists():
+        if not path.exists() or not inside_folder(path, run_dir):  # a symlink out of the run folder is not followed
             return {}
         try:
             return read_json(path)
@@ -67,7 +66,7 @@ def describe_run(run_dir: Path | str) -> dict:
         problems.append("no metrics.json yet: the run is still going, or was interrupted (`repl-nb reproduce` resumes it)")
     return {"paper": run_dir.parent.name, "stamp": run_dir.name, "params": params, "problems": problems,
             "metrics": metrics, "error": error,
-            "figures": sorted(p.name for p in run_dir.glob("*.html") if p.name != "index.html"),
+            "figures": sorted(p.name for p in run_dir.glob("*.html") if p.name != "index.html" and inside_folder(p, run_dir)),
             "report": (run_dir / "index.html").exists(), "sweeps": find_sweeps(run_dir)}
 
 # %% ../nbs/88_dashboard.ipynb #4629381d
@@ -94,7 +93,7 @@ class PerClassView:
         summary = (f"{len(table.strengths)} crop strengths x {len(table.seeds)} seeds x {table.n_classes} classes; "
                    f"best on average: s = {s:g}")
         curve = [self.curve] if len(table.strengths) > 1 else []  # a single strength has no curve
-        self.panel = pn.Column(pn.pane.Markdown(f"### {html.escape(title)}\n{summary}"), pn.Row(self.slider, self.picker),
+        self.panel = pn.Column(pn.pane.Markdown(f"### {escape_html(title)}\n{summary}"), pn.Row(self.slider, self.picker),
                                self.bars, pn.Row(self.heatmap, self.errors), *curve,
                                sizing_mode="stretch_width", css_classes=["per-class-view"])
 
@@ -115,7 +114,8 @@ def find_dynamics(run_dir: Path | str, max_depth: int = 2) -> list[Path]:
     "Folders in `run_dir` (itself included, up to `max_depth` below) holding `metrics.jsonl` and `partitions/`."
     run_dir = Path(run_dir)
     candidates = [run_dir] + [p for depth in range(1, max_depth + 1) for p in run_dir.glob("/".join(["*"] * depth))]
-    return sorted(p for p in candidates if p.is_dir() and (p / "metrics.jsonl").exists() and (p / "partitions").is_dir())
+    return sorted(p for p in candidates if p.is_dir() and inside_folder(p, run_dir) and (p / "metrics.jsonl").exists()
+                  and (p / "partitions").is_dir())
 
 
 def lc_per_layer_figure(metrics: Sequence[dict], radius: float, probe: str = "train", step: int | None = None):
@@ -162,7 +162,7 @@ class RegionDynamicsView:
                                      height=380)
         self.slider.param.watch(self._update, "value")
         self.radius.param.watch(self._update, "value")
-        self.panel = pn.Column(pn.pane.Markdown(f"### {html.escape(title)}"), pn.Row(self.slider, self.radius),
+        self.panel = pn.Column(pn.pane.Markdown(f"### {escape_html(title)}"), pn.Row(self.slider, self.radius),
                                pn.Row(self.partition, self.curves), self.layers, sizing_mode="stretch_width",
                                css_classes=["region-dynamics-view"])
 
@@ -179,7 +179,7 @@ class RegionDynamicsView:
 def _table(d: dict) -> str:
     if not d:
         return "_none_"
-    cell = lambda v: html.escape(f"{v:.4g}" if isinstance(v, float) else str(v)).replace("|", "\\|")
+    cell = lambda v: escape_html(f"{v:.4g}" if isinstance(v, float) else str(v)).replace("|", "\\|")
     return "| name | value |\n|---|---|\n" + "\n".join(f"| {cell(k)} | {cell(v)} |" for k, v in d.items())
 
 
@@ -188,13 +188,13 @@ def run_view(run_dir: Path | str, runs_dir: Path | str) -> pn.Column:
     run_dir, runs_dir = Path(run_dir), Path(runs_dir)
     info = describe_run(run_dir)
     rel = run_dir.relative_to(runs_dir).as_posix()
-    head = f"## {html.escape(info['paper'])} / {html.escape(info['stamp'])}"
+    head = f"<h2>{escape_html(info['paper'])} / {escape_html(info['stamp'])}</h2>"
     if info["report"]:
-        head += f'\n<a href="/runs/{rel}/index.html" target="_blank">report (index.html)</a>'
-    parts: list = [pn.pane.Markdown(head)]
+        head += f'<a href="{html_url("/runs", rel, "index.html")}" target="_blank" rel="noopener">report (index.html)</a>'
+    parts: list = [pn.pane.HTML(head)]
     if info["error"]:
-        parts.append(pn.pane.Alert(f"This run failed: {html.escape(str(info['error'])[:500])}", alert_type="danger"))
-    parts += [pn.pane.Alert(html.escape(p), alert_type="warning") for p in info["problems"]]
+        parts.append(pn.pane.Alert(f"This run failed: {escape_html(str(info['error'])[:500])}", alert_type="danger"))
+    parts += [pn.pane.Alert(escape_html(p), alert_type="warning") for p in info["problems"]]
     flat = {k: v for k, v in info["metrics"].items() if not isinstance(v, (dict, list))}
     nested = {k: v for k, v in info["metrics"].items() if isinstance(v, (dict, list))}
     parts.append(pn.Row(pn.Column("#### Metrics", pn.pane.Markdown(_table(flat))),
@@ -206,7 +206,7 @@ def run_view(run_dir: Path | str, runs_dir: Path | str) -> pn.Column:
         try:
             tables.append((path, SweepTable.load(path)))
         except (ValueError, KeyError) as e:
-            parts.append(pn.pane.Alert(f"{path.name}: {html.escape(str(e))}", alert_type="warning"))
+            parts.append(pn.pane.Alert(f"{escape_html(path.name)}: {escape_html(e)}", alert_type="warning"))
     for path, table in sorted(tables, key=lambda pt: -len(pt[1].strengths)):  # full sweeps before single-strength tables
         if table.done.any():
             parts.append(PerClassView(table, title=f"Per-class view: {path.relative_to(run_dir).as_posix()}").panel)
@@ -214,10 +214,11 @@ def run_view(run_dir: Path | str, runs_dir: Path | str) -> pn.Column:
         try:
             parts.append(RegionDynamicsView(folder, title=f"Region dynamics: {folder.relative_to(run_dir).as_posix() or '.'}").panel)
         except (ValueError, OSError) as e:
-            parts.append(pn.pane.Alert(f"Region dynamics of {html.escape(folder.name)}: {html.escape(str(e))}", alert_type="warning"))
+            parts.append(pn.pane.Alert(f"Region dynamics of {escape_html(folder.name)}: {escape_html(e)}", alert_type="warning"))
     for name in info["figures"]:
-        parts.append(pn.pane.HTML(f'<iframe src="/runs/{rel}/{name}" style="width:100%;height:560px;border:0"></iframe>',
-                                  sizing_mode="stretch_width", name=name))
+        # sandboxed (scripts run, in an opaque origin): a figure page from someone else's run cannot act as the dashboard
+        parts.append(pn.pane.HTML(f'<iframe sandbox="allow-scripts" src="{html_url("/runs", rel, name)}" '
+                                  'style="width:100%;height:560px;border:0"></iframe>', sizing_mode="stretch_width", name=name))
     return pn.Column(*parts, sizing_mode="stretch_width")
 
 
@@ -225,29 +226,53 @@ def build_app(runs_dir: Path | str | None = None) -> pn.Column:
     "The dashboard: a run picker (newest first) and the page of the picked run."
     pn.extension("plotly")
     runs_dir = Path(runs_dir) if runs_dir is not None else load_settings().runs_dir
-    report = ' &middot; <a href="/runs/report.html" target="_blank">report of all runs</a>' if (runs_dir / "report.html").exists() else ""
-    header = pn.pane.Markdown(f"# repl_nb runs\n`{html.escape(str(runs_dir))}`{report}")
+    report = ' &middot; <a href="/runs/report.html" target="_blank" rel="noopener">report of all runs</a>' if (runs_dir / "report.html").exists() else ""
+    header = pn.pane.Markdown(f"# repl_nb runs\n`{escape_html(runs_dir)}`{report}")
     runs = find_runs(runs_dir)
     if not runs:
-        return pn.Column(header, pn.pane.Markdown(f"No run folders under `{runs_dir}` yet: `repl-nb reproduce NAME` makes one."))
+        return pn.Column(header, pn.pane.Markdown(f"No run folders under `{escape_html(runs_dir)}` yet: `repl-nb reproduce NAME` makes one."))
     options = {f"{r.parent.name} / {r.name}" + (" (per-class)" if find_sweeps(r) else ""): str(r) for r in runs}
     picker = pn.widgets.Select(name="run", options=options, value=str(runs[0]), width=480)
     page = pn.bind(lambda path: run_view(Path(path), runs_dir), picker)
     return pn.Column(header, picker, pn.panel(page), sizing_mode="stretch_width")
 
 # %% ../nbs/88_dashboard.ipynb #21f230f0
+def _run_files_handler():
+    "Panel's static-file handler for the runs folder, each file served with a sandbox policy: opaque origin, no dashboard rights."
+    from panel.io.server import AuthenticatedStaticFileHandler
+
+    class RunFiles(AuthenticatedStaticFileHandler):
+        def set_extra_headers(self, path):
+            # even opened directly (a report link, a typed URL), a page of a run folder runs in an opaque origin
+            self.set_header("Content-Security-Policy", "sandbox allow-scripts allow-popups")
+            self.set_header("X-Content-Type-Options", "nosniff")
+    return RunFiles
+
+
 def serve(runs_dir: Path | str | None = None, address: str | None = None, show: bool = False, **kwargs):
     "Serve the dashboard over `runs_dir` on `address` (default: the `dashboard_address` setting, 127.0.0.1:5006)."
     settings = load_settings()
     runs_dir = Path(runs_dir if runs_dir is not None else settings.runs_dir).resolve()
     host, port = parse_address(address or settings.dashboard_address)
-    if host in ("0.0.0.0", "::"):
-        warnings.warn(f"Serving on {host}: every machine that can reach this one can read the runs in {runs_dir}.")
-    origins = [f"{host}:{port}"] + ([f"localhost:{port}"] if host in ("127.0.0.1", "localhost") else [])
+    if is_wildcard_host(host):
+        warnings.warn(f"Serving on {host or '*'} (every interface): every machine that can reach this one can read the "
+                      f"runs in {runs_dir}. Use 127.0.0.1 to keep them on this machine.")
+    ipv6 = ":" in host
+    shown = f"[{host}]" if ipv6 else host  # IPv6 literals are bracketed in URLs and origins
+    origins = ([] if ipv6 else [f"{host}:{port}"]) + ([f"localhost:{port}"] if host in ("127.0.0.1", "localhost", "::1") else [])
     pn.extension("plotly")
-    print(f"repl_nb dashboard over {runs_dir}: http://{host}:{port}/", flush=True)
-    return pn.serve({"/": lambda: build_app(runs_dir)}, address=host, port=port, show=show, title="repl_nb runs",
-                    static_dirs={"runs": str(runs_dir)}, websocket_origin=origins, **kwargs)
+    print(f"repl_nb dashboard over {runs_dir}: http://{shown}:{port}/", flush=True)
+    files = [(r"/runs/(.*)", _run_files_handler(), {"path": str(runs_dir), "default_filename": "index.html"})]
+    start = kwargs.pop("start", True)
+    server = pn.serve({"/": lambda: build_app(runs_dir)}, address=host, port=port, show=show, title="repl_nb runs",
+                      extra_patterns=files, websocket_origin=origins or [f"localhost:{port}"], start=False,
+                      location=False, **kwargs)  # the app reads no URL; Panel's URL parser breaks on IPv6 hosts
+    if ipv6:  # Bokeh's origin option cannot spell an IPv6 literal (it splits on ':'); its live origin set can hold one
+        server._tornado.websocket_origins.add(f"{shown}:{port}")
+    if start:
+        server.start()
+        server.io_loop.start()
+    return server
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .core import atomic_write, load_settings
+from .core import atomic_write, check_number, check_positive, load_settings
 
 # %% auto #0
 __all__ = ['DATASETS', 'DIGIT_NAMES', 'DOWNLOADS', 'IMAGE_SUFFIXES', 'Dataset', 'register_dataset', 'load_dataset', 'moons',
@@ -69,6 +69,7 @@ class Dataset:
         "A class-balanced subset of the training set: `n_per_class` samples of each class, drawn with `seed` (test set kept)."
         if not self.is_classification:
             raise ValueError(f"{self.name} is a regression set: subset(n_per_class) needs class labels.")
+        check_positive("n_per_class", n_per_class, integer=True)
         counts = torch.bincount(self.y_train.cpu(), minlength=self.n_classes)
         if counts.min() < n_per_class:
             poorest = int(counts.argmin())
@@ -84,6 +85,7 @@ class Dataset:
     def batches(self, batch_size: int, split: str = "train", shuffle: bool = False, seed: int = 0,
                 device: str | torch.device | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         "One pass over `split` in batches of `batch_size` (the last may be smaller), moved to `device`."
+        check_positive("batch_size", batch_size, integer=True)
         x, y = self.split(split)
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed)) if shuffle else torch.arange(len(x))
         for start in range(0, len(x), batch_size):
@@ -120,6 +122,11 @@ def load_dataset(name: str, root: Path | str | None = None, **kwargs) -> Dataset
     return DATASETS[name](root=root, **kwargs)
 
 # %% ../nbs/01_data.ipynb #c085cc21
+def _check_sizes(n_train: int, n_test: int, noise: float) -> None:
+    check_positive("n_train", n_train, integer=True); check_number("n_test", n_test, 0, integer=True)
+    check_number("noise", noise, 0, fix="noise is a standard deviation.")
+
+
 def _split(name, x, y, n_train, class_names):
     x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y)
     return Dataset(name, x[:n_train], y[:n_train], x[n_train:], y[n_train:], class_names)
@@ -128,6 +135,7 @@ def _split(name, x, y, n_train, class_names):
 @register_dataset("moons")
 def moons(root=None, n_train: int = 1000, n_test: int = 1000, noise: float = 0.1, seed: int = 0) -> Dataset:
     "sklearn's two moons, standardised to zero mean and unit variance."
+    _check_sizes(n_train, n_test, noise)
     from sklearn.datasets import make_moons
     x, y = make_moons(n_train + n_test, noise=noise, random_state=seed)
     x = (x - x.mean(0)) / x.std(0)
@@ -138,6 +146,8 @@ def moons(root=None, n_train: int = 1000, n_test: int = 1000, noise: float = 0.1
 def spirals(root=None, n_train: int = 1000, n_test: int = 1000, n_classes: int = 2, turns: float = 1.5,
             noise: float = 0.05, seed: int = 0) -> Dataset:
     "`n_classes` interleaved spiral arms in [-1, 1]^2."
+    _check_sizes(n_train, n_test, noise)
+    check_positive("n_classes", n_classes, integer=True); check_number("turns", turns)
     rng = np.random.default_rng(seed)
     n = n_train + n_test
     y = rng.integers(0, n_classes, n)
@@ -150,6 +160,7 @@ def spirals(root=None, n_train: int = 1000, n_test: int = 1000, n_classes: int =
 @register_dataset("sincos")
 def sincos(root=None, n_train: int = 1000, n_test: int = 1000, noise: float = 0.0, seed: int = 0) -> Dataset:
     "Regression of y = sin(pi x1) cos(pi x2) on uniform x in [-1, 1]^2 (targets of shape (N, 1))."
+    _check_sizes(n_train, n_test, noise)
     rng = np.random.default_rng(seed)
     x = rng.uniform(-1, 1, (n_train + n_test, 2))
     y = np.sin(np.pi * x[:, :1]) * np.cos(np.pi * x[:, 1:]) + noise * rng.standard_normal((len(x), 1))
@@ -162,6 +173,7 @@ DIGIT_NAMES = [str(i) for i in range(10)]
 @register_dataset("digits")
 def digits(root=None, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     "sklearn's 8x8 digits as (N, 1, 8, 8) images in [0, 1], split stratified into train and test."
+    check_number("test_fraction", test_fraction, 0, 1, low_open=True, high_open=True)
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
     raw = load_digits()
@@ -174,6 +186,7 @@ def digits(root=None, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
 @register_dataset("mnist1d")
 def mnist1d(root=None, num_samples: int = 5000, seed: int = 42) -> Dataset:
     "MNIST-1D (40-sample signals, 10 classes, 80/20 split), generated locally and cached in `root`."
+    check_number("num_samples", num_samples, 10, integer=True); check_number("seed", seed, 0, integer=True)
     cache = Path(root) / f"mnist1d-n{num_samples}-seed{seed}.npz"
     if not cache.exists():
         from mnist1d.data import get_dataset_args, make_dataset
@@ -206,6 +219,10 @@ DOWNLOADS = {
 }
 
 
+class _RefusedCode(pickle.UnpicklingError):
+    "A pickle that asks to import something other than a NumPy array constructor: it carries code."
+
+
 class _ArrayUnpickler(pickle.Unpickler):
     "Unpickles plain containers and NumPy arrays only (what the official CIFAR batches hold)."
     _allowed = {
@@ -217,7 +234,7 @@ class _ArrayUnpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         if (module, name) not in self._allowed:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: not a NumPy array constructor")
+            raise _RefusedCode(f"it asks to import {module}.{name}, which is not a NumPy array constructor")
         return super().find_class(module.replace("numpy.core", "numpy._core"), name)
 
 
@@ -243,6 +260,9 @@ def _read_tar_members(name: str, path: Path, members: list[str]) -> dict[str, di
             if absent:
                 raise DatasetFileError(f"{path} is not the official {name} archive: it lacks {absent}. {fix}")
             return {m: _unpickle_batch(tar.extractfile(m).read()) for m in members}
+    except _RefusedCode as e:
+        raise DatasetFileError(f"{path} holds code, not just arrays, and was refused unread ({e}): it is not the official "
+                               f"archive, and may be malicious. {fix}") from e
     except (tarfile.TarError, EOFError, zlib.error, OSError, pickle.UnpicklingError, AttributeError, KeyError) as e:
         raise DatasetFileError(f"{path} is corrupt or truncated ({type(e).__name__}: {e}). {fix}") from e
 

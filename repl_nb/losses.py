@@ -16,6 +16,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from .core import check_labels, check_number, check_positive, check_tensor
+
 # %% auto #0
 __all__ = ['world', 'gather_rows', 'gather', 'cosine_logits', 'info_nce', 'simclr_loss', 'supcon_loss', 'soft_targets',
            'xclr_terms', 'xclr_loss', 'view_graph', 'label_graph', 'pal_simclr_loss', 'pal_spectral_loss',
@@ -84,6 +86,21 @@ def _global_mean(values: torch.Tensor, count: torch.Tensor | int | None = None) 
     return total / count.clamp_min(1)
 
 # %% ../nbs/05_losses.ipynb #95e48f08
+def _check_views(z1: torch.Tensor, z2: torch.Tensor, names: tuple[str, str] = ("z1", "z2"), min_rows: int = 1,
+                 why: str = "", same_width: bool = True) -> int:
+    "Both views (N, D) tensors with the same N (and D); returns N. Values are not scanned: no device sync per step."
+    sizes: dict = {}
+    check_tensor(names[0], z1, ("N", "D"), finite=False, sizes=sizes, min_size=min_rows, fix=why)
+    check_tensor(names[1], z2, ("N", "D" if same_width else "D2"), finite=False, sizes=sizes,
+                 fix=f"Both views need one row per sample{' and the same width' if same_width else ''}.")
+    return sizes["N"]
+
+
+def _check_coeffs(**coeffs: float) -> None:
+    for name, value in coeffs.items():
+        check_number(name, value, 0, fix="Loss weights are finite and >= 0.")
+
+
 def _compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
     "float32 for half / bfloat16 / float32 inputs, float64 when any input is float64."
     return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
@@ -91,8 +108,9 @@ def _compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
 
 def cosine_logits(anchors: torch.Tensor, candidates: torch.Tensor, temperature: float) -> torch.Tensor:
     "`cos(anchors_i, candidates_j) / temperature` as an (N, M) matrix, in float32 (float64 for float64 inputs)."
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}.")
+    check_positive("temperature", temperature, fix="Typical values are 0.05 to 1.")
+    check_tensor("anchors", anchors, ndim=2, finite=False)
+    check_tensor("candidates", candidates, (None, anchors.shape[1]), finite=False, fix="Candidates live in the anchors' space.")
     dtype = _compute_dtype(anchors, candidates)
     a = F.normalize(anchors.to(dtype), dim=1) / temperature  # scale the (N, D) side, not the (N, M) matrix
     c = F.normalize(candidates.to(dtype), dim=1)
@@ -129,7 +147,11 @@ def info_nce(anchors: torch.Tensor, candidates: torch.Tensor, targets: torch.Ten
              exclude: torch.Tensor | None = None) -> torch.Tensor:
     "Mean over anchors (with a positive) of the cross-entropy of `softmax(cos(anchors, candidates) / T)` vs `targets`."
     logits = _exclude(cosine_logits(anchors, candidates, temperature), exclude)
+    check_tensor("targets", targets, ndim=(1, 2), finite=False)
     if targets.ndim == 1:
+        check_labels("targets", targets, length=len(anchors), length_of="anchors")
+        check_number("targets (largest index)", int(targets.max()) if len(targets) else 0, high=len(candidates) - 1,
+                     integer=True, fix=f"Index targets pick one of the {len(candidates)} candidates (negative: no positive).")
         per_anchor, count = _hard_nce(logits, targets)
     else:
         if targets.shape != logits.shape:
@@ -154,9 +176,8 @@ def _gather_views(*views: torch.Tensor) -> tuple[list[torch.Tensor], int]:
 
 def simclr_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
     "NT-Xent over the 2N views: each view's positive is its other view, self-similarity masked, mean over 2N anchors."
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}.")
-    n = len(z1)
+    check_positive("temperature", temperature, fix="Typical values are 0.05 to 1.")
+    n = _check_views(z1, z2)
     (g1, g2), start = _gather_views(z1, z2)
     total = len(g1)
     own = torch.arange(n, device=z1.device) + start
@@ -175,7 +196,9 @@ def supcon_loss(z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor | None 
     "SupCon over the 2N views (positives: other views with the same label); `labels=None` is `simclr_loss`."
     if labels is None:
         return simclr_loss(z1, z2, temperature)
-    n = len(z1)
+    check_positive("temperature", temperature, fix="Typical values are 0.05 to 1.")
+    n = _check_views(z1, z2)
+    check_labels("labels", labels, length=n, length_of="z1: one label per sample, not per view")
     (g1, g2, gl), start = _gather_views(z1, z2, labels.view(-1, 1).to(_compute_dtype(z1, z2)))
     total = len(g1)
     own = torch.arange(n, device=z1.device) + start
@@ -192,9 +215,9 @@ def supcon_loss(z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor | None 
 # %% ../nbs/05_losses.ipynb #24593079
 def soft_targets(similarity: torch.Tensor, target_temperature: float) -> torch.Tensor:
     "Row-wise `softmax(similarity / target_temperature)`; at temperature 0, uniform over each row's maxima."
+    check_tensor("similarity", similarity, ndim=2, fix="A similarity matrix is (N, N).")
+    check_number("target_temperature", target_temperature, 0, fix="0 puts all weight on each row's most similar samples.")
     s = similarity.to(torch.promote_types(similarity.dtype, torch.float32))
-    if target_temperature < 0:
-        raise ValueError(f"target_temperature must be >= 0, got {target_temperature}.")
     if target_temperature == 0:
         top = (s == s.max(1, keepdim=True).values).to(s.dtype)
         return top / top.sum(1, keepdim=True)
@@ -212,7 +235,9 @@ def _local_rows(matrix: torch.Tensor, n: int, total: int, start: int, what: str)
 def xclr_terms(z1: torch.Tensor, z2: torch.Tensor, similarity: torch.Tensor, temperature: float = 0.1,
                target_temperature: float = 0.1) -> dict[str, torch.Tensor]:
     "X-CLR's two directions (`z1_to_z2`, `z2_to_z1`) and their mean `loss`."
-    n = len(z1)
+    check_positive("temperature", temperature, fix="Typical values are 0.05 to 1.")
+    n = _check_views(z1, z2)
+    check_tensor("similarity", similarity, ndim=2, fix="A similarity matrix is (N, N).")
     (g1, g2), start = _gather_views(z1, z2)
     targets = soft_targets(_local_rows(similarity, n, len(g1), start, "similarity"), target_temperature)
     targets = targets.to(_compute_dtype(z1, z2))
@@ -236,17 +261,21 @@ def xclr_loss(z1: torch.Tensor, z2: torch.Tensor, similarity: torch.Tensor, temp
 # %% ../nbs/05_losses.ipynb #93363ac4
 def view_graph(n: int, n_views: int = 2, device: torch.device | str | None = None) -> torch.Tensor:
     "The augmentation graph of `n_views` stacked views of `n` samples: 1 between two views of one sample, 0 elsewhere."
+    check_positive("n", n, integer=True); check_positive("n_views", n_views, integer=True)
     ids = torch.arange(n, device=device).repeat(n_views)
     return ((ids[:, None] == ids[None, :]).float() - torch.eye(n * n_views, device=device)).clamp_min(0)
 
 
 def label_graph(labels: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
     "1 where two samples share a label (`labels` vs `other`, default `labels` itself), else 0."
-    other = labels if other is None else other
+    check_labels("labels", labels)
+    other = labels if other is None else check_labels("other", other)
     return (labels.view(-1, 1) == other.view(1, -1)).float()
 
 
 def _graph_rows(graph: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    check_tensor("z", z, ndim=2, finite=False, fix="z stacks the views: one row per view of each sample.")
+    check_tensor("graph", graph, ndim=2, fix="graph is (M, M) over the stacked views.")
     zg, start = gather_rows(z)
     rows = _local_rows(graph, len(z), len(zg), start, "graph").to(_compute_dtype(z))
     own = torch.arange(len(z), device=z.device) + start
@@ -255,6 +284,7 @@ def _graph_rows(graph: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, tor
 
 def pal_simclr_loss(z: torch.Tensor, graph: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
     "Graph-weighted InfoNCE over the stacked views `z`: pairs weighted by `graph`, self-similarity excluded."
+    check_positive("temperature", temperature, fix="Typical values are 0.05 to 1.")
     zg, rows, start = _graph_rows(graph, z)
     own = torch.arange(len(z), device=z.device) + start
     per_anchor, mass = _soft_nce(_exclude(cosine_logits(z, zg, temperature), own), rows)
@@ -285,6 +315,9 @@ def _covariance_term(z: torch.Tensor) -> torch.Tensor:
 def pal_vicreg_terms(z: torch.Tensor, graph: torch.Tensor, sim_coeff: float = 25.0, std_coeff: float = 25.0,
                      cov_coeff: float = 1.0) -> dict[str, torch.Tensor]:
     "VICReg on a graph: Laplacian invariance `2 tr(Z^T L Z) / (D sum G)`, variance and covariance of all of `Z`."
+    check_tensor("z", z, ndim=2, finite=False, min_size=2, fix="Variance and covariance need 2 samples or more.")
+    check_tensor("graph", graph, ndim=2, fix="graph is (M, M) over the stacked views.")
+    _check_coeffs(sim_coeff=sim_coeff, std_coeff=std_coeff, cov_coeff=cov_coeff)
     zg, _ = gather_rows(z.to(_compute_dtype(z)))
     if graph.shape != (len(zg), len(zg)):
         raise ValueError(f"graph must be (M, M) = {(len(zg), len(zg))} for the (global) batch, got {tuple(graph.shape)}.")
@@ -306,6 +339,8 @@ def pal_vicreg_loss(z: torch.Tensor, graph: torch.Tensor, sim_coeff: float = 25.
 def vicreg_terms(z1: torch.Tensor, z2: torch.Tensor, sim_coeff: float = 25.0, std_coeff: float = 25.0,
                  cov_coeff: float = 1.0) -> dict[str, torch.Tensor]:
     "VICReg's `invariance`, `variance`, `covariance` terms (unweighted) and the weighted `loss`."
+    _check_views(z1, z2, min_rows=2, why="VICReg's variance and covariance need a batch of 2 samples or more.")
+    _check_coeffs(sim_coeff=sim_coeff, std_coeff=std_coeff, cov_coeff=cov_coeff)
     (x, y), _ = _gather_views(z1, z2)
     invariance = F.mse_loss(x, y)
     variance = (_variance_term(x) + _variance_term(y)) / 2
@@ -327,6 +362,8 @@ def _standardize(z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
 
 def barlow_twins_terms(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -> dict[str, torch.Tensor]:
     "Barlow Twins' `on_diagonal` and `off_diagonal` sums of the cross-correlation matrix and `loss`."
+    _check_views(z1, z2, min_rows=2, why="Barlow Twins standardises over the batch: it needs 2 samples or more.")
+    _check_coeffs(lambd=lambd)
     (x, y), _ = _gather_views(z1, z2)
     c = _standardize(x).T @ _standardize(y) / len(x)
     on = (c.diagonal() - 1).pow(2).sum()
@@ -341,6 +378,7 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -
 
 def byol_terms(p: torch.Tensor, z_target: torch.Tensor) -> dict[str, torch.Tensor]:
     "BYOL's mean `cosine` between predictions and (detached) targets, and `loss = 2 - 2 cosine`."
+    _check_views(p, z_target, ("p", "z_target"))
     dtype = _compute_dtype(p, z_target)
     cos = F.cosine_similarity(p.to(dtype), z_target.detach().to(dtype), dim=1)
     cosine = _global_mean(cos)
@@ -354,6 +392,8 @@ def byol_loss(p: torch.Tensor, z_target: torch.Tensor) -> torch.Tensor:
 # %% ../nbs/05_losses.ipynb #f9634f31
 def logdet_entropy(z: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     "Gaussian (LogDet) entropy estimate of the rows of `z`: `1/2 logdet(Cov(z) + eps I) + D/2 log(2 pi e)`, in nats."
+    check_tensor("z", z, ndim=2, finite=False, min_size=2, fix="A covariance needs 2 samples or more.")
+    check_positive("eps", eps, fix="eps I keeps the covariance invertible; 1e-3 is typical.")
     zf = z.to(_compute_dtype(z))
     zg, _ = gather_rows(zf)
     zc = zg - zg.mean(0)
@@ -365,6 +405,9 @@ def logdet_entropy(z: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
 def info_vicreg_terms(z1: torch.Tensor, z2: torch.Tensor, sim_coeff: float = 1.0, entropy_coeff: float = 1.0,
                       eps: float = 1e-3) -> dict[str, torch.Tensor]:
     "`invariance` (MSE), LogDet `entropy` (mean of both branches, nats) and `loss = sim*inv - ent*entropy / D`."
+    _check_views(z1, z2, min_rows=2, why="The LogDet entropy needs a batch of 2 samples or more.")
+    _check_coeffs(sim_coeff=sim_coeff, entropy_coeff=entropy_coeff)
+    check_positive("eps", eps, fix="eps I keeps the covariance invertible; 1e-3 is typical.")
     dtype = _compute_dtype(z1, z2)
     invariance = _global_mean((z1.to(dtype) - z2.to(dtype)).pow(2).mean(1))
     entropy = (logdet_entropy(z1, eps) + logdet_entropy(z2, eps)) / 2
@@ -389,12 +432,16 @@ def _log_bessel_iv(order: float, x: float, terms: int = 400) -> float:
 @functools.lru_cache(maxsize=256)
 def log_vmf_normalizer(dim: int, kappa: float) -> float:
     "log C_dim(kappa) of the von Mises-Fisher density `C exp(kappa mu.x)` on the unit sphere of R^dim."
+    check_positive("dim", dim, integer=True)
+    check_positive("kappa", kappa, fix="kappa is the vMF concentration; 10 is typical.")
     nu = dim / 2 - 1
     return nu * math.log(kappa) - dim / 2 * math.log(2 * math.pi) - _log_bessel_iv(nu, kappa)
 
 
 def er_terms(z1: torch.Tensor, z2: torch.Tensor, kappa: float = 10.0) -> dict[str, torch.Tensor]:
     "vMF `reconstruction` cross-entropy, KDE `entropy` (nats, mean of both branches) and `loss = reconstruction - entropy`."
+    _check_views(z1, z2)
+    check_positive("kappa", kappa, fix="kappa is the vMF concentration; 10 is typical.")
     n, d = z1.shape
     dtype = _compute_dtype(z1, z2)
     a1, a2 = F.normalize(z1.to(dtype), dim=1), F.normalize(z2.to(dtype), dim=1)
@@ -414,7 +461,9 @@ def er_loss(z1: torch.Tensor, z2: torch.Tensor, kappa: float = 10.0) -> torch.Te
 def few_negatives_loss(z1: torch.Tensor, z2: torch.Tensor, n_negatives: int = 1, temperature: float = 0.5,
                        generator: torch.Generator | None = None) -> torch.Tensor:
     "NT-Xent where each anchor is contrasted with its positive and `n_negatives` random other views only."
-    n = len(z1)
+    check_positive("n_negatives", n_negatives, integer=True, fix="Each anchor needs at least one negative.")
+    check_positive("temperature", temperature, fix="Typical values are 0.05 to 1.")
+    n = _check_views(z1, z2)
     dtype = _compute_dtype(z1, z2)
     (g1, g2), start = _gather_views(F.normalize(z1.to(dtype), dim=1), F.normalize(z2.to(dtype), dim=1))
     total = len(g1)
@@ -466,6 +515,7 @@ class XCLRLoss(nn.Module):
         self.temperature, self.target_temperature = temperature, target_temperature
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        check_labels("labels", labels, len(self.class_similarity), length=len(z1), length_of="z1")
         all_labels = gather(labels.view(-1, 1).float()).view(-1).long()  # labels of the global batch
         similarity = self.class_similarity[labels][:, all_labels]
         return xclr_loss(z1, z2, similarity, self.temperature, self.target_temperature)

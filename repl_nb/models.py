@@ -13,6 +13,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from .core import check_number, check_positive
+
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'NONLINEARITIES', 'make_activation', 'scale_init_', 'MLP', 'SmallCNN', 'PreActBlock', 'PreActResNet18',
            'activation_modules', 'PreActivations', 'record_preactivations']
@@ -49,6 +51,10 @@ class MLP(nn.Sequential):
     def __init__(self, in_features: int | tuple[int, ...], widths: list[int] | tuple[int, ...], out_features: int,
                  activation: str = "relu", init_scale: float = 1.0, negative_slope: float = 0.01):
         in_features = in_features if isinstance(in_features, int) else math.prod(in_features)
+        check_positive("in_features", in_features, integer=True); check_positive("out_features", out_features, integer=True)
+        for i, w in enumerate(widths):
+            check_positive(f"widths[{i}]", w, integer=True, fix="Each hidden layer needs at least one unit.")
+        check_number("init_scale", init_scale)
         dims = [in_features, *widths]
         layers: list[nn.Module] = [nn.Flatten()]
         for a, b in zip(dims, dims[1:]):

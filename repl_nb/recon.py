@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import seed_everything
+from .core import (ArgumentError, check_choice, check_labels, check_number, check_positive, check_tensor,
+                          seed_everything)
 from .data import Dataset
 from .models import MLP, make_activation
 from .train import Callback, FitContext, fit
@@ -37,7 +38,8 @@ def _work_device(device: torch.device) -> torch.device:
     return torch.device("cpu") if device.type == "mps" else device
 
 
-def _flatten(X: torch.Tensor) -> torch.Tensor:
+def _flatten(X: torch.Tensor, name: str = "X") -> torch.Tensor:
+    check_tensor(name, X, finite=False)
     if X.ndim < 2:
         raise ValueError(f"Expected a batch of samples (N, ...) with at least 2 dimensions, got shape {tuple(X.shape)}.")
     return X.reshape(len(X), -1)
@@ -45,6 +47,7 @@ def _flatten(X: torch.Tensor) -> torch.Tensor:
 
 def standardize_images(X: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     "Divide each sample by its own standard deviation over all its values (channels and pixels)."
+    check_positive("eps", eps)
     flat = _flatten(X)
     return (flat / (flat.std(1, correction=0, keepdim=True) + eps)).view_as(X)
 
@@ -96,8 +99,8 @@ class PCA:
 
 def fit_pca(X: torch.Tensor, standardize: bool = False, batch_size: int = 4096) -> PCA:
     "PCA of samples `X` (N, ...) on their device: covariance accumulated in float64 by batches, then one `eigh`."
-    if len(X) < 2:
-        raise ValueError(f"PCA needs at least 2 samples, got {len(X)}.")
+    check_tensor("X", X, min_size=2, fix="PCA needs at least 2 finite samples.")
+    check_positive("batch_size", batch_size, integer=True)
     device = _work_device(X.device)
     batches = lambda: (_flatten(X[i:i + batch_size]).to(device, torch.float64) for i in range(0, len(X), batch_size))
     prep = standardize_images if standardize else (lambda b: b)
@@ -216,8 +219,7 @@ def _image_shape(X: torch.Tensor, image_shape: Sequence[int] | None) -> tuple[in
 def patch_ids(image_shape: Sequence[int], patch_size: int = 1) -> torch.Tensor:
     "The patch of every value of a flattened sample (D,): squares of side `patch_size` on an aligned grid, shared by the channels."
     shape = tuple(image_shape)
-    if patch_size < 1:
-        raise ValueError(f"patch_size must be >= 1, got {patch_size}.")
+    check_positive("patch_size", patch_size, integer=True)
     if len(shape) == 1:  # a signal: runs of patch_size samples
         return torch.arange(shape[0]) // patch_size
     if len(shape) == 2:
@@ -233,6 +235,7 @@ def patch_ids(image_shape: Sequence[int], patch_size: int = 1) -> torch.Tensor:
 def sample_masks(n: int, image_shape: Sequence[int], level: float, patch_size: int = 1,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     "`n` keep-masks (n, D) of float64 0/1: each patch is dropped (0) independently with probability `level`."
+    check_number("n", n, 0, integer=True); check_number("level", level, 0, 1)
     ids = patch_ids(image_shape, patch_size)
     keep = torch.rand(n, int(ids.max()) + 1, generator=generator, dtype=torch.float64) >= level
     return keep[:, ids].double()
@@ -285,8 +288,12 @@ class LinearDAE:
 def optimal_linear_dae(X: torch.Tensor, noise: str = "gaussian", level: float = 0.1, patch_size: int = 1,
                        image_shape: Sequence[int] | None = None) -> LinearDAE:
     "Closed-form linear DAE on samples `X`: x~ = x + N(0, level^2 I), or x with each patch masked with probability `level`."
-    if noise not in NOISES:
-        raise ValueError(f"noise must be one of {NOISES}, not {noise!r}.")
+    check_choice("noise", noise, NOISES)
+    check_tensor("X", X, min_size=1, fix="The denoiser is fitted on finite samples (N, ...).")
+    if noise == "gaussian":
+        check_number("level", level, 0, fix="For Gaussian noise, level is the noise std.")
+    else:
+        check_number("level", level, 0, 1, high_open=True, fix="For masking, level is the probability of dropping a patch.")
     shape = _image_shape(X, image_shape)
     flat = _flatten(X).to(_work_device(X.device), torch.float64)
     S = flat.T @ flat / len(flat)
@@ -315,6 +322,10 @@ def _orthonormal(A: torch.Tensor, rtol: float = 1e-9) -> torch.Tensor:
 
 def label_alignment(features: torch.Tensor, labels: torch.Tensor, n_classes: int | None = None) -> torch.Tensor:
     "For k = 1..K: the fraction of the centred one-hot labels' energy in the span of the first k centred feature columns."
+    check_tensor("features", features, ndim=2, min_size=1)
+    if n_classes is not None:
+        check_positive("n_classes", n_classes, integer=True)
+    check_labels("labels", labels, n_classes, length=len(features), length_of="features")
     Z = _flatten(features).double()
     Z = Z - Z.mean(0)
     Y = F.one_hot(labels.long().to(Z.device), n_classes or -1).double()
@@ -328,6 +339,14 @@ def label_alignment(features: torch.Tensor, labels: torch.Tensor, n_classes: int
 def linear_probe_accuracy(z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Tensor, y_test: torch.Tensor,
                           ridge: float = 1e-4, n_classes: int | None = None) -> float:
     "Test accuracy of ridge regression onto one-hot labels (with intercept); `ridge` is relative to the mean feature variance."
+    sizes = {}
+    check_tensor("z_train", z_train, ("N", "D"), sizes=sizes, min_size=1)
+    check_tensor("z_test", z_test, ("M", "D"), sizes=sizes, min_size=1, fix="Test features need the training features' width.")
+    check_number("ridge", ridge, 0)
+    if n_classes is not None:
+        check_positive("n_classes", n_classes, integer=True)
+    check_labels("y_train", y_train, n_classes, length=sizes["N"], length_of="z_train")
+    check_labels("y_test", y_test, n_classes, length=sizes["M"], length_of="z_test")
     Z = _flatten(z_train).double()
     Zt = _flatten(z_test).double().to(Z.device)
     n_classes = n_classes or int(max(y_train.max(), y_test.max())) + 1
@@ -343,6 +362,8 @@ def linear_probe_accuracy(z_train: torch.Tensor, y_train: torch.Tensor, z_test: 
 
 def subspace_overlap(A: torch.Tensor, B: torch.Tensor) -> float:
     "Mean squared cosine of the principal angles between the column spans of `A` and `B` (1: equal, 0: orthogonal)."
+    sizes = {}
+    check_tensor("A", A, ("D", None), sizes=sizes); check_tensor("B", B, ("D", None), sizes=sizes, fix="Both span subspaces of one space.")
     Qa, Qb = _orthonormal(A.double()), _orthonormal(B.double().to(A.device))
     k = min(int((Qa.abs().sum(0) > 0).sum()), int((Qb.abs().sum(0) > 0).sum()))
     return float((Qa.T @ Qb).pow(2).sum() / max(k, 1))

@@ -10,7 +10,6 @@ import argparse
 import ast
 import dataclasses
 import fnmatch
-import html
 import json
 import os
 import signal
@@ -19,12 +18,12 @@ import threading
 import time
 import tomllib
 import traceback
-import urllib.parse
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .core import SCALES, check_name, get_device, load_settings, new_run_dir, read_json, write_json
+from .core import (SCALES, CorruptFileError, check_name, escape_html, get_device, html_url, inside_folder,
+                   is_wildcard_host, load_settings, new_run_dir, read_json, remove_stale_temps, write_json)
 
 try:
     import fcntl  # run-folder locks (POSIX); without it, concurrent runners are not detected
@@ -233,17 +232,26 @@ def run_lock(run_dir: Path) -> Any | None:
     return handle
 
 
+def _has_metrics(run_dir: Path) -> bool:
+    "A readable metrics.json: a torn one (the kernel killed while writing it) leaves the run unfinished."
+    try:
+        read_json(run_dir / "metrics.json")
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def run_status(run_dir: Path | str) -> str:
-    "'failed', 'running', 'finished' or 'incomplete' (see above)."
+    "'running', 'failed', 'finished' or 'incomplete' (see above)."
     run_dir = Path(run_dir)
-    if (run_dir / "error.json").exists():
-        return "failed"
     if (run_dir / ".lock").exists():
         handle = run_lock(run_dir)
         if handle is None:
             return "running"
         handle.close()
-    return "finished" if (run_dir / "metrics.json").exists() else "incomplete"
+    if (run_dir / "error.json").exists():
+        return "failed"
+    return "finished" if _has_metrics(run_dir) else "incomplete"
 
 
 def _normal(obj: Any) -> Any:
@@ -254,13 +262,17 @@ def matching_runs(root: Path | str, job: Job) -> list[Path]:
     "The run folders of `job.paper` under `root` whose `params.json` equals the job's (`out_dir` aside), newest first."
     folder, want = Path(root) / job.paper.name, _normal(job.record)
     found = []
-    for run_dir in sorted(folder.glob("*/params.json"), reverse=True):
+    for path in sorted(folder.glob("*/params.json"), reverse=True):
         try:
-            have = {k: v for k, v in read_json(run_dir).items() if k != "out_dir"}
-        except (OSError, ValueError):
-            continue
-        if have == want:
-            found.append(run_dir.parent)
+            have = read_json(path)
+        except CorruptFileError as e:  # it may be this very job: running it again could redo a finished run
+            raise CorruptFileError(f"{e} Its run's parameters are also in {path.parent.name}/{job.paper.name}.ipynb "
+                                   f"(notebook metadata, papermill.parameters); or move the folder out of {folder}.") from None
+        if not isinstance(have, dict):
+            raise CorruptFileError(f"{path} holds {type(have).__name__}, not the run's parameters; repair it or move "
+                                   f"the folder out of {folder}.")
+        if {k: v for k, v in have.items() if k != "out_dir"} == want:
+            found.append(path.parent)
     return found
 
 # %% ../nbs/90_reproduce.ipynb #16d87151
@@ -268,28 +280,31 @@ def run_info(run_dir: Path | str) -> dict[str, Any]:
     "What the report shows of a run folder."
     run_dir = Path(run_dir)
 
+    own = lambda p: p.exists() and inside_folder(p, run_dir)  # a symlink out of the run folder is not followed
+
     def load(name):
         try:
-            return read_json(run_dir / name) if (run_dir / name).exists() else {}
+            return read_json(run_dir / name) if own(run_dir / name) else {}
         except (OSError, ValueError):
             return {}
     record = load(RUN_FILE)
-    notebooks = sorted(run_dir.glob("*.ipynb"))
+    notebooks = sorted(p for p in run_dir.glob("*.ipynb") if own(p))
     return {"paper": run_dir.parent.name, "stamp": run_dir.name, "dir": run_dir, "status": run_status(run_dir),
             "params": load("params.json"), "metrics": load("metrics.json"), "error": load("error.json"),
             "seconds": record.get("seconds"), "device": record.get("device", ""),
             "attempts": len(record.get("attempts", [])),
-            "figures": sorted(p.name for p in run_dir.glob("*.html") if p.name not in _SKIP_HTML),
-            "pngs": sorted(p.name for p in run_dir.glob("*.png")),
+            "figures": sorted(p.name for p in run_dir.glob("*.html") if p.name not in _SKIP_HTML and inside_folder(p, run_dir)),
+            "pngs": sorted(p.name for p in run_dir.glob("*.png") if inside_folder(p, run_dir)),
             "notebook": notebooks[0].name if notebooks else None,
-            "findings": (run_dir / "findings.md").read_text() if (run_dir / "findings.md").exists() else ""}
+            "findings": (run_dir / "findings.md").read_text() if own(run_dir / "findings.md") else ""}
 
 
 def find_run_folders(runs_dir: Path | str) -> dict[str, list[Path]]:
     "Run folders `runs_dir/<paper>/<stamp>/` (any with params.json, metrics.json or error.json), newest first per paper."
     runs: dict[str, list[Path]] = {}
     for d in sorted(Path(runs_dir).glob("*/*"), key=lambda p: p.name, reverse=True):
-        if d.is_dir() and not d.name.startswith(".") and any((d / f).exists() for f in ("params.json", "metrics.json", "error.json")):
+        if (d.is_dir() and not d.name.startswith(".") and inside_folder(d, runs_dir)
+                and any((d / f).exists() for f in ("params.json", "metrics.json", "error.json"))):
             runs.setdefault(d.parent.name, []).append(d)
     return runs
 
@@ -347,12 +362,11 @@ details>summary{cursor:pointer;margin:.4em 0} .params{max-height:22em;overflow:a
 """
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value))
+_e = escape_html  # every name, value and message reaching the page goes through the one escaper
 
 
 def _href(base: str, name: str) -> str:
-    return _e(urllib.parse.quote(f"{base}{name}"))
+    return html_url(f"{base}{name}")
 
 
 def _markdown(text: str) -> str:
@@ -388,7 +402,7 @@ def _run_html(info: dict, paper: Paper | None, base: str = "") -> str:
     links = [f"<a href='{_href(base, info['notebook'])}'>executed notebook</a>"] if info["notebook"] else []
     if base and (info["dir"] / "index.html").exists():
         links.append(f"<a href='{_href(base, 'index.html')}'>run page</a>")
-    if (info["dir"] / "run.log").exists():
+    if (info["dir"] / "run.log").exists() and inside_folder(info["dir"] / "run.log", info["dir"]):
         links.append(f"<a href='{_href(base, 'run.log')}'>log</a>")
     parts = [f"<p><b>{_e(info['stamp'])}</b> <span class='badge {_e(info['status'])}'>{_e(info['status'])}</span> "
              f"scale <b>{_e(scale)}</b> &middot; {_e(time_text)}"
@@ -411,7 +425,9 @@ def _run_html(info: dict, paper: Paper | None, base: str = "") -> str:
         parts.append(f"<h4>Findings</h4>{_markdown(info['findings'])}")
     if info["figures"]:
         parts.append("<div class='figs'>" + "".join(
-            f"<iframe loading='lazy' title='{_e(f)}' src='{_href(base, f)}'></iframe>" for f in info["figures"]) + "</div>")
+            # sandboxed: a figure's scripts run in an opaque origin, never with the page's rights
+            f"<iframe loading='lazy' sandbox='allow-scripts' title='{_e(f)}' src='{_href(base, f)}'></iframe>"
+            for f in info["figures"]) + "</div>")
     if info["pngs"]:
         parts.append("<div class='thumbs'>" + "".join(
             f"<a href='{_href(base, p)}'><img loading='lazy' alt='{_e(p)}' src='{_href(base, p)}'></a>"
@@ -474,12 +490,29 @@ def _progress_bar(progress: bool, desc: str) -> bool | dict:
     return {"desc": desc, "file": _LogLines(sys.stderr), "mininterval": 30, "ascii": True}
 
 
+def _kernel_config():
+    "Kernels talk to the runner over Unix sockets (IPC): no TCP port for other local users to reach or read."
+    from traitlets.config import Config
+    return Config({"KernelManager": {"transport": "ipc"}}) if os.name == "posix" else Config()
+
+
+_KERNEL_CONFIG = _kernel_config()
+
+
 class _Terminated(KeyboardInterrupt):
     "SIGTERM, turned into an interruption so that the run folder stays resumable."
 
 
 def _on_sigterm(signum, frame):
     raise _Terminated()
+
+
+def _readable(path: Path) -> bool:
+    try:
+        read_json(path)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _execute(job: Job, run_dir: Path, progress: bool) -> tuple[str, str]:
@@ -495,7 +528,7 @@ def _execute(job: Job, run_dir: Path, progress: bool) -> tuple[str, str]:
             papermill.execute_notebook(
                 str(job.paper.notebook), str(executed), parameters={**job.params, "out_dir": str(run_dir)},
                 cwd=str(run_dir), kernel_name="python3", progress_bar=_progress_bar(progress, job.paper.name),
-                log_output=False, stdout_file=log, stderr_file=log)
+                log_output=False, stdout_file=log, stderr_file=log, config=_KERNEL_CONFIG)
         except PapermillExecutionError as e:
             if e.ename == "KeyboardInterrupt":
                 return "interrupted", f"was interrupted in cell {e.exec_count}"
@@ -507,35 +540,74 @@ def _execute(job: Job, run_dir: Path, progress: bool) -> tuple[str, str]:
         except Exception as e:  # the kernel died (out of memory, a crash), or papermill could not start it
             write_json(run_dir / "error.json", {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
             return "failed", f"{type(e).__name__}: {e}"
-    if not (run_dir / "metrics.json").exists():
-        error = "the notebook ran but wrote no metrics.json into its out_dir"
+    if not _has_metrics(run_dir):
+        error = ("the notebook ran but wrote no metrics.json into its out_dir" if not (run_dir / "metrics.json").exists()
+                 else f"the notebook ran but its metrics.json is not valid JSON ({run_dir / 'metrics.json'})")
         write_json(run_dir / "error.json", {"error": error, "traceback": ""})
         return "failed", error
     return "done", ""
+
+
+def _claim(job: Job, root: Path, force: bool) -> Outcome | tuple[Path, Any, bool]:
+    "Skip, busy, or (run folder, its held lock, resumed?): decided under the paper's claim lock, so two runners never pick one job twice."
+    name, folder = job.paper.name, root / job.paper.name
+    folder.mkdir(parents=True, exist_ok=True)
+    # the paper's folder itself is the claim lock (no file added to it), held for milliseconds: while the folders are
+    # inspected and one is locked
+    claim = os.open(folder, os.O_RDONLY) if fcntl is not None else None
+    try:
+        if claim is not None:
+            fcntl.flock(claim, fcntl.LOCK_EX)
+        previous = [] if force else matching_runs(root, job)
+        states = {d: run_status(d) for d in previous}
+        finished = [d for d in previous if states[d] == "finished"]
+        if finished:
+            return Outcome(name, "skipped", 0.0, finished[0], f"already finished in {finished[0]} (--force runs it again)")
+        running = [d for d in previous if states[d] == "running"]
+        if running:
+            return Outcome(name, "busy", 0.0, running[0], f"another process is running it in {running[0]}")
+        unfinished = [d for d in previous if states[d] in ("incomplete", "failed")]
+        run_dir = unfinished[0] if unfinished else new_run_dir(name, root)
+        lock = run_lock(run_dir)
+        if lock is None:  # a runner that does not take the claim lock (a notebook session) holds it
+            return Outcome(name, "busy", 0.0, run_dir, f"another process is running it in {run_dir}")
+        if not unfinished:  # written under the claim lock: the next runner finds this folder
+            write_json(run_dir / "params.json", {**job.record, "out_dir": str(run_dir)})
+    finally:
+        if claim is not None:
+            os.close(claim)  # closing releases the flock
+    return run_dir, lock, bool(unfinished)
+
+
+def _attempts(run_dir: Path) -> dict:
+    "The runner's record of a folder being resumed; a torn one is started afresh (it only holds timings)."
+    try:
+        record = read_json(run_dir / RUN_FILE)
+    except (OSError, ValueError):
+        return {"attempts": []}
+    return record if isinstance(record.get("attempts"), list) else {"attempts": []}
 
 
 def run_job(job: Job, out: Path | str | None = None, progress: bool = True, force: bool = False,
             say: Callable[[str], Any] = print) -> Outcome:
     "Skip, resume or start `job` under the runs folder `out` (default: the `runs_dir` setting); never raises on failure."
     name, root = job.paper.name, Path(out) if out is not None else load_settings().runs_dir
-    previous = [] if force else matching_runs(root, job)
-    states = {d: run_status(d) for d in previous}
-    finished = [d for d in previous if states[d] == "finished"]
-    if finished:
-        return Outcome(name, "skipped", 0.0, finished[0], f"already finished in {finished[0]} (--force runs it again)")
-    running = [d for d in previous if states[d] == "running"]
-    if running:
-        return Outcome(name, "busy", 0.0, running[0], f"another process is running it in {running[0]}")
-    incomplete = [d for d in previous if states[d] == "incomplete"]
-    run_dir = incomplete[0] if incomplete else new_run_dir(name, root)
-    lock = run_lock(run_dir)
-    if lock is None:  # another runner took it since
-        return Outcome(name, "busy", 0.0, run_dir, f"another process is running it in {run_dir}")
     try:
-        resumed = bool(incomplete)
-        record = read_json(run_dir / RUN_FILE) if resumed and (run_dir / RUN_FILE).exists() else {"attempts": []}
+        claimed = _claim(job, root, force)
+    except CorruptFileError as e:
+        return Outcome(name, "failed", 0.0, None, str(e))
+    if isinstance(claimed, Outcome):
+        return claimed
+    run_dir, lock, resumed = claimed
+    try:
+        record = _attempts(run_dir) if resumed else {"attempts": []}
+        if resumed and (run_dir / "error.json").exists():  # the failure becomes history: the run goes on
+            failure = read_json(run_dir / "error.json") if _readable(run_dir / "error.json") else {}
+            if record["attempts"]:
+                record["attempts"][-1]["error"] = str(failure.get("error", "unreadable error.json"))[:2000]
+            (run_dir / "error.json").unlink()
+        remove_stale_temps(run_dir)
         device = str(get_device())
-        write_json(run_dir / "params.json", {**job.record, "out_dir": str(run_dir)})
         say(f"{name} ({job.scale}, {device}): {'resuming' if resumed else 'running'} in {run_dir}")
         start, stamp = time.perf_counter(), datetime.now().isoformat(timespec="seconds")
         status, message = _execute(job, run_dir, progress)
@@ -688,14 +760,14 @@ def _cmd_reproduce(args) -> int:
     else:
         outcomes = run_jobs(jobs, out, progress=not args.quiet, force=args.force, say=say)
     for o in outcomes:
-        if o.ok and o.run_dir is not None and (o.run_dir / "metrics.json").exists():
+        if o.ok and o.run_dir is not None and _readable(o.run_dir / "metrics.json"):
             metrics = json.dumps(read_json(o.run_dir / "metrics.json"), default=str)
             took = " (finished before)" if o.status == "skipped" else f" in {_duration(o.seconds)}"
             print(f"{o.name}: {o.status}{took}. Run folder: {o.run_dir}")
             print(f"Report: {o.run_dir / 'index.html'}")
             print("Metrics: " + (metrics if len(metrics) <= 400 else metrics[:397] + "..."))
         elif o.status == "failed":
-            print(f"repl-nb: error: {failure_text(o)}", file=sys.stderr)
+            print(f"repl-nb: error: {failure_text(o) if o.run_dir else o.message}", file=sys.stderr)
     if len(outcomes) > 1:
         rows = [("name", "status", "time", "run folder")]
         rows += [(o.name, o.status, _duration(o.seconds) if o.run_dir else "-", str(o.run_dir or "-")) for o in outcomes]
@@ -758,8 +830,10 @@ def _cmd_data(args) -> int:
 
 def _existing_dir_or_new(text: str) -> Path:
     path = Path(text).expanduser()
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{path} exists and is not a folder")
+    for folder in (path, *path.parents):  # a file anywhere on the way makes the folder impossible
+        if folder.exists() and not folder.is_dir():
+            raise argparse.ArgumentTypeError(f"{folder} exists and is not a folder" + (f", so {path} cannot be made"
+                                                                                       if folder != path else ""))
     return path
 
 
@@ -862,6 +936,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, ReproductionError) as e:
         print(f"repl-nb: error: {e}", file=sys.stderr)
         return 2 if isinstance(e, ValueError) else 1
+    except OSError as e:  # a runs folder not writable, a full disk: said plainly, no traceback
+        print(f"repl-nb: error: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("repl-nb: interrupted", file=sys.stderr)
         return 130

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import losses as L
+from .core import check_labels, check_number, check_positive, check_tensor
 from .augment import Augment
 from .data import Dataset
 from .models import MLP, PreActBlock, PreActResNet18, SmallCNN, make_activation
@@ -119,6 +120,7 @@ class SSLModel(nn.Module):
 
 def ema_momentum(step: int, total_steps: int, base: float = 0.99, final: float = 1.0) -> float:
     "BYOL's cosine schedule: `base` at step 0 rising to `final` at `total_steps`."
+    check_number("base", base, 0, 1); check_number("final", final, 0, 1)
     progress = min(step / max(total_steps, 1), 1.0)
     return final - (final - base) * (math.cos(math.pi * progress) + 1) / 2
 
@@ -127,6 +129,8 @@ class EMATeacher(Callback):
     "Update the model's teacher after every optimiser step with the cosine momentum schedule."
 
     def __init__(self, total_steps: int, base: float = 0.99, final: float = 1.0):
+        check_positive("total_steps", total_steps, integer=True)
+        check_number("base", base, 0, 1); check_number("final", final, 0, 1)
         self.total_steps, self.base, self.final = total_steps, base, final
 
     def on_step_end(self, ctx: FitContext) -> None:
@@ -279,6 +283,12 @@ def embed(backbone: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.
 def knn_predict(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
                 n_classes: int, k: int = 200, temperature: float = 0.1, chunk_size: int = 1024) -> torch.Tensor:
     "Weighted-kNN class predictions: the `k` most cosine-similar training points vote with weight `exp(sim / T)`."
+    sizes: dict = {}
+    check_tensor("train_features", train_features, ("N", "D"), sizes=sizes, min_size=1)
+    check_tensor("test_features", test_features, ("M", "D"), sizes=sizes, fix="Test features need the training features' width.")
+    check_positive("n_classes", n_classes, integer=True)
+    check_labels("train_labels", train_labels, n_classes, length=sizes["N"], length_of="train_features")
+    check_positive("k", k, integer=True); check_positive("temperature", temperature)
     k = min(k, len(train_features))
     train = F.normalize(train_features.float(), dim=1)
     labels = train_labels.to(train.device)
@@ -302,6 +312,13 @@ def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor, test_
 def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
                  test_labels: torch.Tensor, n_classes: int, weight_decay: float = 1e-4, max_iter: int = 100) -> dict[str, float]:
     "Softmax regression on standardised frozen features (full-batch L-BFGS): train and test accuracy."
+    sizes: dict = {}
+    check_tensor("train_features", train_features, ("N", "D"), sizes=sizes, min_size=2)
+    check_tensor("test_features", test_features, ("M", "D"), sizes=sizes, fix="Test features need the training features' width.")
+    check_positive("n_classes", n_classes, integer=True)
+    check_labels("train_labels", train_labels, n_classes, length=sizes["N"], length_of="train_features")
+    check_labels("test_labels", test_labels, n_classes, length=sizes["M"], length_of="test_features")
+    check_number("weight_decay", weight_decay, 0); check_positive("max_iter", max_iter, integer=True)
     with torch.no_grad():
         mean, std = train_features.mean(0), train_features.std(0).clamp_min(1e-6)
         xtr, xte = (train_features - mean) / std, (test_features.to(mean.device) - mean) / std
@@ -371,6 +388,7 @@ def text_class_similarity(class_names: Sequence[str], template: str = "a photo o
 
 def hierarchy_class_similarity(groups: Sequence[Sequence[int]], n_classes: int, within: float = 0.5) -> torch.Tensor:
     "1 on the diagonal, `within` between two classes of one group, 0 across groups."
+    check_positive("n_classes", n_classes, integer=True); check_number("within", within, 0, 1)
     sim = torch.zeros(n_classes, n_classes)
     for group in groups:
         idx = torch.as_tensor(list(group))

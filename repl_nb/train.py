@@ -21,7 +21,9 @@ from tqdm import tqdm as text_tqdm
 from tqdm.auto import tqdm
 
 from .augment import Augment
-from .core import CheckpointStore, append_jsonl, get_device, log_spaced_steps, read_json, read_jsonl, write_json, write_jsonl
+from .core import (ArgumentError, ArgumentTypeError, CheckpointStore, CorruptFileError, append_jsonl, check_choice,
+                          check_finite, check_labels, check_number, check_positive, get_device, log_spaced_steps, read_json,
+                          read_jsonl, remove_stale_temps, write_json, write_jsonl)
 from .data import Dataset
 
 # %% auto #0
@@ -144,16 +146,53 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"].cpu(), device)
 
 
-def _check_same_run(run_dir: Path, config: dict) -> None:
-    "Refuse to resume a run folder that holds a run with other settings."
-    saved_path = run_dir / "config.json"
-    if not saved_path.exists():
-        return
-    saved = read_json(saved_path)
+def _check_same_run(run_dir: Path, config: dict, store: CheckpointStore) -> None:
+    "Refuse to resume a run folder that holds a run with other settings (config.json, else the latest checkpoint's)."
+    saved_path, problem = run_dir / "config.json", ""
+    try:
+        saved = read_json(saved_path) if saved_path.exists() else None
+    except CorruptFileError as e:
+        saved, problem = None, str(e)
+    if saved is None:
+        if store.latest() is None:
+            return
+        saved = store.load().get("config")  # every checkpoint carries the settings that made it
+        if saved is None:
+            raise ArgumentError(f"{problem or f'{saved_path} is missing'}: the checkpoints in {store.folder} cannot be "
+                                f"checked against these settings (lr, steps, ...). Restore config.json, or use a new run folder.")
     diff = {k: (saved.get(k), v) for k, v in config.items() if saved.get(k) != v}
     if diff:
         details = "; ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in diff.items())
         raise ValueError(f"{run_dir} holds a run with other settings ({details}). Use a new run folder, or the same settings to resume.")
+
+
+def _check_fit_arguments(model, data, *, steps, batch_size, lr, weight_decay, optimizer, momentum, loss, n_checkpoints,
+                         check_every, eval_max_samples, supervised) -> None:
+    "Every argument of `fit` in its range, and the data finite: a NaN in the data is a data problem, not a divergence."
+    if not isinstance(model, nn.Module):
+        raise ArgumentTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ArgumentError(f"model ({type(model).__name__}) has no trainable parameters: nothing to fit.")
+    if not isinstance(data, Dataset):
+        raise ArgumentTypeError(f"data must be a repl_nb.data.Dataset, got {type(data).__name__} (see load_dataset).")
+    check_number("steps", steps, 0, integer=True)
+    check_positive("batch_size", batch_size, integer=True)
+    check_positive("lr", lr, fix="Typical values are 1e-4 to 1e-1.")
+    check_number("weight_decay", weight_decay, 0)
+    check_number("momentum", momentum, 0, 1, high_open=True)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    check_choice("loss", loss, LOSSES)
+    for name, value in (("n_checkpoints", n_checkpoints), ("check_every", check_every), ("eval_max_samples", eval_max_samples)):
+        check_positive(name, value, integer=True)
+    if len(data.x_train) == 0:
+        raise ArgumentError(f"data ({data.name}) has an empty training set.")
+    fix = "This is the data, not a divergence: clean or drop those samples before training."
+    check_finite(f"the training data of {data.name} (data.x_train)", data.x_train, fix=fix)
+    check_finite(f"the test data of {data.name} (data.x_test)", data.x_test, fix=fix)
+    for split, y in (("y_train", data.y_train), ("y_test", data.y_test)):
+        check_finite(f"the targets of {data.name} (data.{split})", y, fix=fix)
+        if supervised and loss == "cross_entropy" and data.is_classification:
+            check_labels(f"data.{split}", y, data.n_classes)
 
 
 def fit(model: nn.Module, data: Dataset, steps: int, *, batch_size: int = 200, lr: float = 1e-3,
@@ -165,8 +204,9 @@ def fit(model: nn.Module, data: Dataset, steps: int, *, batch_size: int = 200, l
     """Train `model` on `data` for `steps` optimiser steps; evaluate, call back and checkpoint at `checkpoint_steps`
     (default: `n_checkpoints` log-spaced steps). With `run_dir`, write `config.json`, `metrics.jsonl` and
     `checkpoints/`, and resume from the latest checkpoint found there."""
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}.")
+    _check_fit_arguments(model, data, steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         optimizer=optimizer, momentum=momentum, loss=loss, n_checkpoints=n_checkpoints,
+                         check_every=check_every, eval_max_samples=eval_max_samples, supervised=objective is None)
     device = get_device(device)
     schedule = sorted({int(s) for s in (checkpoint_steps if checkpoint_steps is not None else log_spaced_steps(steps, n_checkpoints))} | {steps})
     if schedule[0] < 0 or schedule[-1] > steps:
@@ -192,7 +232,8 @@ def fit(model: nn.Module, data: Dataset, steps: int, *, batch_size: int = 200, l
     start, elapsed = 0, 0.0
     if run_dir:
         run_dir.mkdir(parents=True, exist_ok=True)
-        _check_same_run(run_dir, config)
+        remove_stale_temps(run_dir)  # half-written checkpoints of a killed process
+        _check_same_run(run_dir, config, store)
         write_json(run_dir / "config.json", config)
     if store and store.latest() is not None:
         state = store.load()
@@ -224,7 +265,7 @@ def fit(model: nn.Module, data: Dataset, steps: int, *, batch_size: int = 200, l
         if run_dir:
             append_jsonl(metrics_path, record)
             store.save(step, {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": _rng_state(device),
-                              "step": step, "elapsed": elapsed})
+                              "step": step, "elapsed": elapsed, "config": config})
         return record
 
     if start == 0 and 0 in schedule and not metrics:

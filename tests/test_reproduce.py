@@ -258,7 +258,7 @@ def test_failure_leaves_partial_output_and_all_goes_on(papers, tmp_path, capsys)
     table = captured.out[captured.out.index("name "):]
     for name, status in (("count", "done"), ("count_b", "failed"), ("count_c", "done")):
         assert re.search(rf"^{name}\s+{status}\s+\d+ s\s+{re.escape(str(out))}/{name}/", table, re.M), (name, table)
-    # a failed run is not resumed: the next command starts a new folder (and succeeds here)
+    # a failed run is resumed in its folder by the same command (which succeeds here without fail_at)
     assert main(["reproduce", "count_b", "--scale", "tiny", "--out", str(out), "--quiet"]) == 0
     assert [R.run_status(r) for r in runs_of(out, "count_b")] == ["failed", "finished"]
 
@@ -310,6 +310,104 @@ def test_a_runner_stopped_by_a_signal_leaves_a_resumable_run(papers, tmp_path, h
     assert runs_of(out, "count") == [run], "resumed in its own folder"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["resumed_from"] >= done_before and metrics["steps"] == 60
+
+
+KILLCOUNT = '''\
+from pathlib import Path
+import json, os, signal
+run = Path(out_dir)
+(run / "train").mkdir(exist_ok=True)
+resumed_from = len(list((run / "train").glob("step-*")))
+for step in range(resumed_from, steps):
+    if step == kill_at and not (run / "killed-once").exists():
+        (run / "killed-once").touch()
+        os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer or a crashing extension would
+    (run / "train" / f"step-{step}").touch()
+(run / "metrics.json").write_text(json.dumps({"steps": steps, "resumed_from": resumed_from}))
+'''
+
+
+def test_a_killed_kernel_resumes_in_its_folder(papers, tmp_path, capsys):
+    write_paper(papers, "killcount", [KILLCOUNT], "steps = 6\nkill_at = -1")
+    out = tmp_path / "runs"
+    args = ["reproduce", "killcount", "-p", "kill_at", "3", "-p", "steps", "6", "--scale", "tiny", "--out", str(out), "--quiet"]
+    assert main(args) == 1
+    (run,) = runs_of(out, "killcount")
+    assert R.run_status(run) == "failed" and "DeadKernelError" in json.loads((run / "error.json").read_text())["error"]
+    (run / ".step-000000009.safetensors.tmp-999999999").write_text("torn")  # a write the kill cut short
+    assert main(args) == 0
+    assert "resuming in" in capsys.readouterr().out
+    assert runs_of(out, "killcount") == [run], "resumed in its own folder, not a new one"
+    assert json.loads((run / "metrics.json").read_text()) == {"steps": 6, "resumed_from": 3}
+    record = json.loads((run / "run.json").read_text())
+    assert [a["outcome"] for a in record["attempts"]] == ["failed", "done"] and "DeadKernel" in record["attempts"][0]["error"]
+    assert not (run / "error.json").exists() and not list(run.glob(".*.tmp-*")), "the error is history, stray temps gone"
+
+
+def _race(out: Path, barrier, results) -> None:
+    "One runner of a race (a forked child): fake notebook execution, so that only the claim is timed."
+    def execute(job, run_dir, progress):
+        time.sleep(0.3)
+        (run_dir / "metrics.json").write_text("{}")
+        return "done", ""
+    R._execute = execute
+    job = R.plan_jobs(["count"], {}, "tiny")[0][0]
+    barrier.wait()
+    outcome = R.run_job(job, out, progress=False, say=lambda s: None)
+    results.put(outcome.status)
+
+
+def test_simultaneous_runners_run_each_job_once(papers, tmp_path):
+    "8 pairs of runners of the same job, each pair started at the same instant: one runs it, the other is told so."
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    for trial in range(8):
+        out, barrier, results = tmp_path / f"runs{trial}", ctx.Barrier(2), ctx.Queue()
+        procs = [ctx.Process(target=_race, args=(out, barrier, results)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        statuses = sorted(results.get(timeout=5) for _ in procs)
+        assert statuses in (["busy", "done"], ["done", "skipped"]), (trial, statuses)
+        assert len(runs_of(out, "count")) == 1, trial
+
+
+def test_two_reproduce_commands_at_once_run_the_job_once(papers, tmp_path):
+    out = tmp_path / "runs"
+    cmd = [str(BIN / "repl-nb"), "reproduce", "count", "-p", "sleep", "0.2", "--scale", "tiny", "--out", str(out), "--quiet"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert sorted(p.returncode for p in procs) == [0, 1], outputs  # done, and busy (not ok)
+    assert "Traceback" not in "".join(o[1] for o in outputs), outputs
+    assert "without encryption" not in "".join(o[1] for o in outputs), "kernels talk over IPC, not TCP"
+    assert len(runs_of(out, "count")) == 1 and sum("count: done" in o[0] for o in outputs) == 1, outputs
+
+
+def test_torn_and_garbled_files_are_named(papers, tmp_path, capsys):
+    out = tmp_path / "runs"
+    args = ["reproduce", "count", "--scale", "tiny", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    (run,) = runs_of(out, "count")
+    metrics = (run / "metrics.json").read_text()
+    (run / "metrics.json").write_text(metrics[:10])  # torn: the run did not finish writing it, so it is resumed
+    assert main(args) == 0 and runs_of(out, "count") == [run]
+    assert json.loads((run / "metrics.json").read_text())["steps"] == json.loads(metrics)["steps"]
+    params = (run / "params.json").read_text()
+    (run / "params.json").write_text(params[:15])  # torn: whether this job finished cannot be known - say so
+    capsys.readouterr()
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert f"{run / 'params.json'} is not valid JSON" in err and "Traceback" not in err
+    assert runs_of(out, "count") == [run], "nothing redone"
+
+
+def test_out_under_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    for out in (tmp_path / "file", tmp_path / "file" / "runs"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["reproduce", "count", "--out", str(out)])
+        assert exit_.value.code == 2 and "is not a folder" in capsys.readouterr().err
 
 
 def test_a_run_in_progress_is_not_run_twice(papers, tmp_path):
@@ -373,6 +471,19 @@ def test_report_lists_runs_latest_first_with_claims_figures_and_no_network(paper
     assert "<script" not in page and "<link" not in page, "the page loads nothing itself"
 
 
+def test_report_follows_no_symlink_out_of_the_runs_folder(papers, tmp_path):
+    runs, secret = tmp_path / "runs", tmp_path / "secret.txt"
+    secret.write_text("SECRET-OUTSIDE")
+    run = make_run(runs, "count", "20250101-000000", {"scale": "tiny"}, {"acc": 0.5})
+    for name in ("findings.md", "leak.html", "leak.png", "error.json"):
+        (run / name).symlink_to(secret)
+    make_run(tmp_path / "elsewhere", "count", "20250201-000000", {"scale": "tiny"}, {"acc": 0.9}, figures=["far"])
+    (runs / "count" / "20250201-000000").symlink_to(tmp_path / "elsewhere" / "count" / "20250201-000000")
+    page = R.write_report(runs).read_text()
+    assert "SECRET-OUTSIDE" not in page and "leak" not in page and "20250201" not in page and "far.html" not in page
+    assert "20250101-000000" in page
+
+
 def test_report_and_dashboard_refuse_a_missing_folder(tmp_path, capsys):
     for command in ("report", "dashboard"):
         with pytest.raises(SystemExit) as exit_:
@@ -397,6 +508,33 @@ def test_dashboard_command_serves_the_folder_on_the_given_address(tmp_path, monk
     assert [(a, kw) for a, kw in calls] == [((tmp_path,), {"address": "127.0.0.1:5123", "show": False}),
                                             ((tmp_path,), {"address": "0.0.0.0:8000", "show": False}),
                                             ((tmp_path,), {"address": "[::1]:5123", "show": False})]
+
+
+class FakeServer:
+    "What dashboard.serve needs of the server pn.serve returns when not started."
+    def __init__(self, **kw):
+        import types
+        self.kw, self._tornado = kw, types.SimpleNamespace(websocket_origins=set(kw["websocket_origin"]))
+
+
+def serve_without_serving(monkeypatch, tmp_path, address):
+    import panel
+    from repl_nb import dashboard
+    monkeypatch.setattr(panel, "serve", lambda *a, **kw: FakeServer(**kw))
+    return dashboard.serve(tmp_path, address=address, start=False)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "0", "[::]", "[0:0:0:0:0:0:0:0]"])
+def test_every_wildcard_spelling_warns(host, tmp_path, monkeypatch):
+    with pytest.warns(UserWarning, match="every interface"):
+        server = serve_without_serving(monkeypatch, tmp_path, f"{host}:8123")
+    assert server.kw["port"] == 8123
+
+
+def test_ipv6_loopback_is_served_with_a_bracketed_origin(tmp_path, monkeypatch, recwarn):
+    server = serve_without_serving(monkeypatch, tmp_path, "[::1]:8123")
+    assert server.kw["address"] == "::1" and server._tornado.websocket_origins == {"[::1]:8123", "localhost:8123"}
+    assert not [w for w in recwarn if "every interface" in str(w.message)]
 
 
 def test_list_does_not_import_the_dashboard():

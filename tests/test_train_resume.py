@@ -64,10 +64,38 @@ def test_other_settings_on_the_same_folder_are_refused(tmp_path):
         fit(cnn(0), DIGITS, run_dir=tmp_path, **{**KW, "lr": 0.1})
 
 
+def test_a_lost_or_garbled_config_is_checked_against_the_checkpoints(tmp_path):
+    "Without config.json, a resume with another lr must still be refused: each checkpoint carries its settings."
+    with pytest.raises(KeyboardInterrupt):
+        fit(cnn(0), DIGITS, run_dir=tmp_path, callbacks=[InterruptAt(20)], **KW)
+    (tmp_path / "config.json").unlink()
+    with pytest.raises(ValueError, match="lr: saved 0.05, now 0.1"):
+        fit(cnn(0), DIGITS, run_dir=tmp_path, **{**KW, "lr": 0.1})
+    (tmp_path / "config.json").write_text('{"steps": 40, "lr"')  # garbled: the checkpoints decide
+    with pytest.raises(ValueError, match="lr: saved 0.05, now 0.1"):
+        fit(cnn(0), DIGITS, run_dir=tmp_path, **{**KW, "lr": 0.1})
+    assert fit(cnn(0), DIGITS, run_dir=tmp_path, **KW).final["step"] == 40  # the same settings resume
+
+
+def test_a_damaged_checkpoint_is_refused_by_its_checksum(tmp_path):
+    from repl_nb.core import CheckpointStore
+    with pytest.raises(KeyboardInterrupt):
+        fit(cnn(0), DIGITS, run_dir=tmp_path, callbacks=[InterruptAt(20)], **KW)
+    store = CheckpointStore(tmp_path / "checkpoints")
+    path = store.path(store.latest())
+    raw = bytearray(path.read_bytes())
+    raw[-64:] = bytes(64)  # zeroed tensor bytes, the file's size unchanged
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=f"{path.name} fails its checksum.*delete it"):
+        fit(cnn(0), DIGITS, run_dir=tmp_path, **KW)
+    path.unlink()  # as the message says: the run resumes from the checkpoint before
+    assert fit(cnn(0), DIGITS, run_dir=tmp_path, **KW).final["step"] == 40
+
+
 def test_bad_inputs_are_named():
-    with pytest.raises(ValueError, match="Unknown optimizer 'adam'"):
+    with pytest.raises(ValueError, match="optimizer='adam' is not valid: optimizer must be one of 'adamw', 'sgd'"):
         fit(cnn(0), DIGITS, 5, optimizer="adam", progress=False)
     with pytest.raises(ValueError, match="checkpoint_steps must lie in"):
         fit(cnn(0), DIGITS, 5, checkpoint_steps=[10], progress=False)
-    with pytest.raises(ValueError, match="Unknown loss 'hinge'"):
+    with pytest.raises(ValueError, match="loss='hinge' is not valid"):
         fit(cnn(0), DIGITS, 5, loss="hinge", progress=False)

@@ -14,6 +14,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..core import ArgumentError, ArgumentTypeError, check_finite
 from ..models import record_preactivations
 
 # %% auto #0
@@ -54,8 +55,15 @@ class PiecewiseAffine:
     "A float64 copy of a ReLU / leaky-ReLU network, with its activation layers and their frozen-pattern evaluation."
 
     def __init__(self, model: nn.Module, input_shape: Sequence[int] | None = None, dtype=torch.float64):
+        if not isinstance(model, nn.Module):
+            raise ArgumentTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+        params = list(model.parameters())
+        if not params:
+            raise ArgumentError(f"model ({type(model).__name__}) has no parameters: it has no linear layers to partition by.")
+        for name, p in model.named_parameters():
+            check_finite(f"the model's parameter {name}", p.detach(), fix="A diverged or corrupted model has no partition.")
         check_piecewise_affine(model)
-        device = next(model.parameters()).device
+        device = params[0].device
         self.model = copy.deepcopy(model).to(dtype).eval()
         self.dtype, self.device = dtype, device
         self.input_shape = tuple(input_shape) if input_shape is not None else self._infer_input_shape()

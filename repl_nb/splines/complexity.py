@@ -11,6 +11,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..core import ArgumentError, ArgumentTypeError, check_number, check_positive, check_tensor
 from ..models import record_preactivations
 from .partition2d import Plane
 
@@ -20,8 +21,9 @@ __all__ = ['random_frame', 'local_complexity', 'local_complexity_map']
 # %% ../../nbs/23_splines_complexity.ipynb #20222a90
 def random_frame(dim: int, n_directions: int, seed: int = 0, dtype=torch.float32) -> torch.Tensor:
     "`n_directions` orthonormal rows (P, dim), uniformly random (QR of a seeded Gaussian matrix)."
-    if not 1 <= n_directions <= dim:
-        raise ValueError(f"n_directions must be between 1 and the input dimension {dim}; got {n_directions}.")
+    check_positive("dim", dim, integer=True)
+    check_number("n_directions", n_directions, 1, dim, integer=True,
+                 fix=f"n_directions must be between 1 and the input dimension {dim}: no more orthonormal directions exist.")
     g = torch.Generator().manual_seed(seed)
     q, r = torch.linalg.qr(torch.randn(dim, n_directions, generator=g, dtype=torch.float64))
     return (q * torch.sign(torch.diagonal(r))).T.to(dtype)  # sign fix: the distribution is uniform (Haar)
@@ -32,6 +34,15 @@ def local_complexity(model: nn.Module, x: torch.Tensor, radius: float, n_directi
                      directions: torch.Tensor | None = None, seed: int = 0, max_batch: int = 65_536) -> torch.Tensor:
     """Per-layer LC at each point of `x` (N, ...): for each hidden layer, the number of units whose pre-activation sign
     is not constant over the 2P vertices `x +- radius * v_p`; shape (N, n_hidden_layers)."""
+    if not isinstance(model, nn.Module):
+        raise ArgumentTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    check_tensor("x", x, finite=False)
+    if x.dim() < 2:
+        raise ArgumentError(f"x has shape {tuple(x.shape)} but must be a batch of points (N, ...); use x[None] for one point.")
+    check_positive("radius", radius, fix="LC counts the units that change sign within this distance of each point.")
+    check_positive("max_batch", max_batch, integer=True)
+    if directions is not None:
+        check_tensor("directions", directions, ndim=(2, x.dim()), min_size=1)
     shape = tuple(x.shape[1:])
     flat = x.reshape(len(x), -1)
     dim = flat.shape[1]
@@ -40,8 +51,7 @@ def local_complexity(model: nn.Module, x: torch.Tensor, radius: float, n_directi
     directions = directions.reshape(len(directions), -1).to(flat)
     if directions.shape[1] != dim:
         raise ValueError(f"directions have dimension {directions.shape[1]}, the inputs {dim}.")
-    if not torch.isfinite(flat).all():
-        raise ValueError("local_complexity got non-finite inputs (NaN or inf).")
+    check_tensor("x", flat, fix="local_complexity got non-finite inputs: LC is only defined at finite points.")
     offsets = radius * torch.cat([directions, -directions])  # (2P, d)
     per_chunk = max(1, max_batch // len(offsets))
     was_training = model.training
@@ -68,7 +78,11 @@ def local_complexity_map(model: nn.Module, domain: Sequence[Sequence[float]], ra
                          input_shape: Sequence[int] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """LC per layer on a `resolution` x `resolution` grid of the box `domain = ((u0, u1), (v0, v1))` of `plane` (None: the
     input is 2-D). Returns the grid's u and v coordinates and LC of shape (resolution, resolution, layers) [v, u]."""
-    (u0, u1), (v0, v1) = domain
+    check_positive("resolution", resolution, integer=True)
+    try:
+        (u0, u1), (v0, v1) = (tuple(check_number("domain", float(c)) for c in side) for side in domain)
+    except (TypeError, ValueError) as e:
+        raise ArgumentError(f"domain={domain!r} must be a box ((u0, u1), (v0, v1)) of finite numbers ({e}).") from None
     u, v = torch.linspace(u0, u1, resolution), torch.linspace(v0, v1, resolution)
     uv = torch.stack(torch.meshgrid(u, v, indexing="xy"), -1).reshape(-1, 2)
     dtype = next(model.parameters()).dtype

@@ -25,6 +25,7 @@ from joblib import Parallel, delayed, parallel_config
 from safetensors.numpy import load_file, save_file
 from tqdm.auto import tqdm
 
+from ..core import ArgumentError, check_finite, check_positive
 from .affine import as_piecewise_affine
 
 # %% auto #0
@@ -350,7 +351,11 @@ class RegionCounts:
 
 
 def _as_box(box, d):
-    lo, hi = (torch.as_tensor(t, dtype=torch.float64).detach().cpu().flatten() for t in box)
+    try:
+        lo, hi = (torch.as_tensor(t, dtype=torch.float64).detach().cpu().flatten() for t in box)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ArgumentError(f"box must be (lo, hi), two tensors of the input dimension {d} ({e}).") from None
+    check_finite("box", torch.cat([lo, hi]), fix="A box has finite corners lo < hi.")
     if lo.shape != (d,) or hi.shape != (d,):
         raise ValueError(f"box must be (lo, hi) of the input dimension {d}; got shapes {tuple(lo.shape)}, {tuple(hi.shape)}.")
     if not (torch.isfinite(lo).all() and torch.isfinite(hi).all()):
@@ -557,6 +562,8 @@ def enumerate_regions(model, # a ReLU / leaky-ReLU network (see `as_piecewise_af
                       progress: bool = False, # tqdm bar with regions/s
                      ) -> Regions:
     "Every linear region of `model` inside `box = (lo, hi)`, exactly, with an interior point each."
+    check_positive("max_regions", max_regions, integer=True); check_positive("tol", tol)
+    check_positive("n_jobs", n_jobs, integer=True)
     net = as_piecewise_affine(model, input_shape)
     parts = list(_search(net, box, tol, n_jobs, backend, out, n_tasks, max_regions, progress, False, False))
     return _regions(parts, net.n_hidden, _as_box(box, net.input_dim))
@@ -595,6 +602,7 @@ def load_regions(out: str | Path) -> Regions:
 def sample_regions(model, box, n_samples: int, seed: int = 0, input_shape: Sequence[int] | None = None,
                    batch_size: int = 65_536) -> tuple[Regions, torch.Tensor]:
     "Distinct activation codes among `n_samples` uniform samples of `box`; also the sample count at which each appeared."
+    check_positive("n_samples", n_samples, integer=True); check_positive("batch_size", batch_size, integer=True)
     net = as_piecewise_affine(model, input_shape)
     lo, hi = _as_box(box, net.input_dim)
     g = torch.Generator().manual_seed(seed)

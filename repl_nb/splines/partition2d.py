@@ -13,6 +13,7 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
+from ..core import ArgumentError, check_finite, check_positive
 from .affine import PiecewiseAffine, as_piecewise_affine
 
 # %% auto #0
@@ -29,6 +30,7 @@ class Plane:
     def __post_init__(self):
         self.origin = torch.as_tensor(self.origin, dtype=torch.float64).flatten()
         self.basis = torch.as_tensor(self.basis, dtype=torch.float64).reshape(2, -1)
+        check_finite("origin", self.origin); check_finite("basis", self.basis)
         if self.basis.shape[1] != len(self.origin):
             raise ValueError(f"Plane basis {tuple(self.basis.shape)} does not match origin of dimension {len(self.origin)}.")
         if torch.linalg.matrix_rank(self.basis) < 2:
@@ -66,7 +68,11 @@ def box_polygon(box) -> torch.Tensor:
 
 def as_domain(domain) -> torch.Tensor:
     "A convex polygon (V, 2), counter-clockwise, from vertices or a box `((x0, x1), (y0, y1))`."
-    d = torch.as_tensor(domain, dtype=torch.float64)
+    try:
+        d = torch.as_tensor(domain, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ArgumentError(f"domain={domain!r} must be a box ((x0, x1), (y0, y1)) or polygon vertices (V, 2) ({e}).") from None
+    check_finite("domain", d, fix="A domain is a box ((x0, x1), (y0, y1)) or polygon vertices (V, 2) with finite coordinates.")
     if d.shape == (2, 2):
         d = box_polygon(d.tolist())
     if d.ndim != 2 or d.shape[1] != 2 or len(d) < 3:
@@ -311,6 +317,7 @@ def partition_2d(model, domain, plane: Plane | None = None, input_shape: Sequenc
                  tol: float = 1e-10, chunk_units: int = 256, progress: bool | None = None) -> Partition2D:
     """Exact partition of `domain` (convex polygon (V, 2) in plane coordinates, or a box) into the linear regions of
     `model` on `plane` (None: the input is 2-D). Regions are the distinct hidden-unit activation codes."""
+    check_positive("tol", tol); check_positive("chunk_units", chunk_units, integer=True)
     net = as_piecewise_affine(model, input_shape)
     if plane is None:
         if net.input_dim != 2:
