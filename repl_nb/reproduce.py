@@ -425,9 +425,9 @@ def _run_html(info: dict, paper: Paper | None, base: str = "") -> str:
         parts.append(f"<h4>Findings</h4>{_markdown(info['findings'])}")
     if info["figures"]:
         parts.append("<div class='figs'>" + "".join(
-            # sandboxed: a figure's scripts run in an opaque origin, never with the page's rights
-            f"<iframe loading='lazy' sandbox='allow-scripts' title='{_e(f)}' src='{_href(base, f)}'></iframe>"
-            for f in info["figures"]) + "</div>")
+            # no sandbox attribute: a sandboxed frame may not load plotly.min.js from disk. A figure still cannot act
+            # as the page: from disk every file is its own origin, and the dashboard serves run files with a sandbox CSP
+            f"<iframe loading='lazy' title='{_e(f)}' src='{_href(base, f)}'></iframe>" for f in info["figures"]) + "</div>")
     if info["pngs"]:
         parts.append("<div class='thumbs'>" + "".join(
             f"<a href='{_href(base, p)}'><img loading='lazy' alt='{_e(p)}' src='{_href(base, p)}'></a>"
