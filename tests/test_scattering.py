@@ -123,8 +123,14 @@ def test_clusters_and_separation_smoke(one_torch_thread):
     sep = separate(mixture, references, J=6, steps=30, progress=False)
     assert sep.losses[-1] < sep.losses[0]
     assert torch.allclose(sep.background + sep.glitches, mixture, atol=1e-5)
-    with pytest.raises(SignalError, match="at least 2 reference windows"):
+    with pytest.raises(SignalError, match="at least 2 background windows"):
         separate(mixture, references[:1], J=6, steps=1)
+    # two scales: the nested fine windows of the background match fine references too
+    fine_references = references.reshape(-1, 256)
+    two = separate(mixture, references, J=6, steps=30, fine_references=fine_references, progress=False)
+    assert two.losses[-1] < two.losses[0] and two.glitches.shape == mixture.shape
+    with pytest.raises(SignalError, match="must tile"):
+        separate(mixture, references, J=6, steps=1, fine_references=references[:, :300])
 
 
 @pytest.mark.slow
