@@ -579,6 +579,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'repl_nb.scattering.glitch_mixture': ('scattering.html#glitch_mixture', 'repl_nb/scattering.py'),
                                     'repl_nb.scattering.ica_glitches': ('scattering.html#ica_glitches', 'repl_nb/scattering.py'),
                                     'repl_nb.scattering.load_miniseed': ('scattering.html#load_miniseed', 'repl_nb/scattering.py'),
+                                    'repl_nb.scattering.matching_loss': ('scattering.html#matching_loss', 'repl_nb/scattering.py'),
                                     'repl_nb.scattering.max_octaves': ('scattering.html#max_octaves', 'repl_nb/scattering.py'),
                                     'repl_nb.scattering.median_filter_glitches': ( 'scattering.html#median_filter_glitches',
                                                                                    'repl_nb/scattering.py'),

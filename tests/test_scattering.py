@@ -1,9 +1,11 @@
 "Scattering covariances, the factorial GMVAE and separation beyond the notebook: devices, dtypes, bad input, miniSEED."
+import json
 import math
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_tool
 
 from repl_nb.scattering import (SignalError, check_signal, envelope_triples, fit_factorial_gmvae, glitch_mixture,
                                 load_miniseed, max_octaves, min_length, morlet_bank, nested_features, phase_env_pairs,
@@ -121,5 +123,26 @@ def test_clusters_and_separation_smoke(one_torch_thread):
     sep = separate(mixture, references, J=6, steps=30, progress=False)
     assert sep.losses[-1] < sep.losses[0]
     assert torch.allclose(sep.background + sep.glitches, mixture, atol=1e-5)
-    with pytest.raises(SignalError, match="at least 2 reference windows"):
+    with pytest.raises(SignalError, match="at least 2 background windows"):
         separate(mixture, references[:1], J=6, steps=1)
+    # two scales: the nested fine windows of the background match fine references too
+    fine_references = references.reshape(-1, 256)
+    two = separate(mixture, references, J=6, steps=30, fine_references=fine_references, progress=False)
+    assert two.losses[-1] < two.losses[0] and two.glitches.shape == mixture.shape
+    with pytest.raises(SignalError, match="must tile"):
+        separate(mixture, references, J=6, steps=1, fine_references=references[:, :300])
+
+
+@pytest.mark.slow
+def test_paper_notebook_runs_on_a_miniseed_record(tmp_path):
+    "The `full` path of the paper notebook (dataset=miniseed) at tiny size, on a record the test writes."
+    obspy = pytest.importorskip("obspy")
+    record = glitch_mixture(24 * 512, seed=3, glitch_rate=1 / 1024)
+    header = {"sampling_rate": 20.0, "network": "XB", "station": "ELYSE", "channel": "BHU"}
+    path = tmp_path / "record.mseed"
+    obspy.Stream([obspy.Trace((record.mixture.numpy() * 1000).astype(np.int32), header=header)]).write(str(path), format="MSEED")
+    run_tool("repl-nb", "reproduce", "scattering_separation", "--scale", "tiny", "-p", "dataset", "miniseed",
+             "-p", "data_path", path, "-p", "sampling_rate", "20.0", "--out", tmp_path / "runs", "--quiet")
+    metrics = json.loads(next((tmp_path / "runs").glob("scattering_separation/*/metrics.json")).read_text())
+    assert metrics["dataset"] == "miniseed" and metrics["runs"][0]["n_windows"] == 24
+    assert metrics["runs"][0]["loss_last"] < metrics["runs"][0]["loss_first"]
