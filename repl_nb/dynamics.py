@@ -170,7 +170,7 @@ def lc_curve(metrics: Sequence[dict], probe: str, radius: float) -> tuple[list[i
         raise KeyError(f"No metrics record has {key!r}.")
     return steps, values, [float(r.get(f"se_{key}_sum") or 0.0) for r in metrics if key in r]
 
-# %% ../nbs/31_dynamics.ipynb #3131b75c
+# %% ../nbs/31_dynamics.ipynb #ffde148d
 class NoisyCurve:
     """A curve read through an explicit noise model: each value carries its measurement standard error (`se`, e.g. over
     probe points) plus a jitter common to all checkpoints (estimated from the curve: the spread of each value around
@@ -229,7 +229,7 @@ def _jitter(values: np.ndarray, se: np.ndarray) -> float:
     sigma2 = (1.4826 * np.median(np.abs(residual))) ** 2 / 1.5
     return float(np.sqrt(max(sigma2 - np.mean(se ** 2), 0.0)))
 
-# %% ../nbs/31_dynamics.ipynb #3e3b5709
+# %% ../nbs/31_dynamics.ipynb #736b9f21
 def critical_z(alpha: float, n_tests: int) -> float:
     "Two-sided normal quantile for `alpha`, Bonferroni-corrected for `n_tests` comparisons (the detectors choose the best)."
     return NormalDist().inv_cdf(1 - alpha / (2 * max(n_tests, 1)))
@@ -263,7 +263,7 @@ def _unreadable(steps: Sequence[int], values: Sequence[float], what: str, min_po
         return f"{what} has {len(values)} checkpoint(s); a verdict needs at least {min_points}"
     return None
 
-# %% ../nbs/31_dynamics.ipynb #3651b25e
+# %% ../nbs/31_dynamics.ipynb #3cde1102
 def lc_phases(steps: Sequence[int], # checkpoint steps, log-spaced
               lc: Sequence[float], # LC at each checkpoint (e.g. summed over layers)
               se: Sequence[float] | None = None, # LC's standard error over probe points at each checkpoint
@@ -304,7 +304,7 @@ def lc_phases(steps: Sequence[int], # checkpoint steps, log-spaced
             "final_to_peak": float(c.smooth[last] / max(c.smooth[p], 1e-12)), "jitter": c.jitter,
             **{name.replace(" ", "_"): e for name, (e, _) in effects.items()}}
 
-# %% ../nbs/31_dynamics.ipynb #1e584747
+# %% ../nbs/31_dynamics.ipynb #db3e90c3
 def lc_gap(metrics: Sequence[dict], # the run's records
            radius: float, # the LC radius
            start_step: int | None, # the ascent's first checkpoint (the LC trough); None: no ascent was located
@@ -316,8 +316,8 @@ def lc_gap(metrics: Sequence[dict], # the run's records
     steps, train, se_train = lc_curve(metrics, "train", radius)
     test_steps, test, se_test = lc_curve(metrics, "test", radius)
     if start_step is None or end_step is None or test_steps != steps:
-        return {"verdict": "inconclusive", "evidence": "the LC phases did not appear (or train and test LC were recorded at "
-                "different checkpoints): there is no ascent to compare them over"}
+        return {"verdict": "inconclusive", "evidence": "no LC ascent was established (LC phases not appeared, or train and test LC "
+                "recorded at different checkpoints): nothing to compare them over"}
     gap = [a - b for a, b in zip(train, test)]
     reason = _unreadable(steps, gap, "train - test LC")
     if reason:
@@ -340,7 +340,7 @@ def migration(metrics: Sequence[dict], # the run's records, some with `migration
     "The near-boundary / elsewhere region density rising from the LC peak to the end of training."
     steps, ratio = _finite_curve(metrics, "migration_ratio")
     reason = _unreadable(steps, ratio, "migration_ratio", min_points=3) or (
-        "the LC phases did not appear: no LC peak to read migration from" if peak_step is None else None)
+        "no LC peak was established (LC phases not appeared): no point to read migration from" if peak_step is None else None)
     if reason:
         return {"verdict": "inconclusive", "evidence": reason}
     c = NoisyCurve(steps, ratio, None, half_window=0)  # few partitions: no smoothing, jitter from the curve itself
@@ -355,7 +355,7 @@ def migration(metrics: Sequence[dict], # the run's records, some with `migration
     return {"verdict": verdict, "evidence": f"near/elsewhere region density {c.value(at_peak)} near the LC peak -> "
             f"{c.value(last)} at the end: rise {interval(*rise, z)} ({1 - alpha:.0%} interval, jitter from the curve)"}
 
-# %% ../nbs/31_dynamics.ipynb #6296b755
+# %% ../nbs/31_dynamics.ipynb #1ccf8152
 def _accuracy_noise(metrics: Sequence[dict], values: Sequence[float], n_key: str) -> list[float]:
     "Binomial standard errors of accuracies measured on `metrics[n_key]` points (0 where the count was not recorded)."
     n = next((r[n_key] for r in metrics if r.get(n_key)), None)
@@ -420,6 +420,10 @@ def delayed_robustness(metrics: Sequence[dict], # fit's records with `test_acc` 
     # saturated: within `saturation` of the best, or not significantly below it (noise must not postpone saturation)
     saturated = steps[next(i for i in range(len(t)) if gap[top, i] <= max((1 - saturation) * t.smooth[top],
                                                                           critical_z(alpha, 1) * gap_se[top, i]))]
+    learned = effect_status(*t.diff(top, 0), critical_z(alpha, 1), min_gain)
+    if learned != "present":
+        return {"verdict": "inconclusive", "evidence": f"test accuracy never rose clearly above its start ({t.value(0)} -> "
+                f"best {t.value(top)}): there is no saturation to be robust after", "test_saturation_step": None}
     c = NoisyCurve(adv_steps, adv, _accuracy_noise(metrics, adv, "n_adv"), half_window)
     start = next((i for i, s in enumerate(adv_steps) if s >= saturated), len(c))
     later = list(range(start + 1, len(c)))
@@ -442,7 +446,7 @@ def delayed_robustness(metrics: Sequence[dict], # fit's records with `test_acc` 
 # %% ../nbs/31_dynamics.ipynb #c0600bc5
 def dynamics_experiment(data, model: torch.nn.Module, steps: int, run_dir: Path | str | None = None,
                         n_probe: int = 200, radii: Sequence[float] = (0.01, 0.1), n_directions: int = 25,
-                        adv_eps: Sequence[float] = (0.02, 0.05), adv_norm: str = "linf", n_checkpoints: int = 30,
+                        adv_eps: Sequence[float] = (0.02, 0.05), adv_norm: str = "linf", adv_steps: int = 10, n_checkpoints: int = 30,
                         n_partitions: int = 8, clamp: tuple[float, float] | None = (0.0, 1.0), seed: int = 0,
                         device: str | torch.device | None = None, **fit_kwargs):
     "Train `model` on `data` with `RegionDynamics` at `n_checkpoints` log-spaced steps (partitions at `n_partitions`)."
@@ -457,14 +461,14 @@ def dynamics_experiment(data, model: torch.nn.Module, steps: int, run_dir: Path 
     schedule = log_spaced_steps(steps, n_checkpoints)
     partition_steps = [schedule[round(i)] for i in torch.linspace(0, len(schedule) - 1, n_partitions).tolist()] if n_partitions else []
     callback = RegionDynamics(probes, radii, n_directions, (data.x_test[idx], data.y_test[idx]), adv_eps, adv_norm,
-                              clamp=clamp, plane_points=data.x_train[:3], partition_steps=partition_steps, seed=seed)
+                              adv_steps=adv_steps, clamp=clamp, plane_points=data.x_train[:3], partition_steps=partition_steps, seed=seed)
     return fit(model, data, steps, checkpoint_steps=schedule, run_dir=run_dir, callbacks=[callback], seed=seed,
                device=device, **fit_kwargs)
 
-# %% ../nbs/31_dynamics.ipynb #b298bb11
+# %% ../nbs/31_dynamics.ipynb #fcaa58e6
 def phenomena(metrics: Sequence[dict], # the run's records (fit + RegionDynamics)
               radius: float, # the LC radius the LC claims are read at
-              adv_key: str | None = None, # the adversarial accuracy for delayed robustness (None: skip that claim)
+              adv_keys: str | Sequence[str] = (), # the adversarial accuracies read for delayed robustness, one claim each
               scale: str | None = None, # the run's scale: `tiny` gives "smoke test - no verdict"
               alpha: float = 0.05, # error rate of every interval
              ) -> list[dict]:
@@ -486,7 +490,7 @@ def phenomena(metrics: Sequence[dict], # the run's records (fit + RegionDynamics
     g = delayed_generalization(metrics, alpha=alpha)
     check("delayed generalisation (grokking)", "test accuracy rises long after the training set is fit (with a "
           "large initialisation, 2402.15555)", g, train_fit_step=g["train_fit_step"], test_generalized_step=g["test_generalized_step"])
-    if adv_key:
+    for adv_key in [adv_keys] if isinstance(adv_keys, str) else adv_keys:
         r = delayed_robustness(metrics, adv_key, alpha=alpha)
         check(f"delayed robustness ({adv_key})", "adversarial accuracy rises long after test accuracy saturates "
               "(2402.15555)", r, test_saturation_step=r["test_saturation_step"])

@@ -146,3 +146,29 @@ def test_prompt_generalisation_and_flat_robustness_did_not_appear(fit_at, seed):
     run = records(train.tolist(), test.tolist(), adv.tolist(), n_adv=5000)
     assert delayed_generalization(run)["verdict"] == "did not appear"
     assert delayed_robustness(run, "adv")["verdict"] == "did not appear"
+
+
+def tiny_run_verdicts(threads: int) -> list[tuple[str, str]]:
+    "The lc_dynamics tiny preset run in-process with `threads` torch threads; the detectors' verdicts on its curves."
+    import torch
+    from repl_nb.core import seed_everything
+    from repl_nb.data import load_dataset
+    from repl_nb.dynamics import dynamics_experiment
+    from repl_nb.models import MLP
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        data = load_dataset("digits").subset(20, seed=0)
+        seed_everything(0)
+        model = MLP(data.input_shape, [32, 32], data.n_classes)
+        result = dynamics_experiment(data, model, 300, n_probe=50, radii=[0.05, 0.2], n_directions=8, adv_eps=[0.02, 0.05],
+                                     n_checkpoints=8, n_partitions=3, seed=0, device="cpu", batch_size=200, lr=1e-3,
+                                     weight_decay=0.01, loss="mse", progress=False)
+    finally:
+        torch.set_num_threads(before)
+    return [(r["phenomenon"], r["verdict"]) for r in phenomena(result.metrics, 0.05, ["adv_acc_linf_eps0.02", "adv_acc_linf_eps0.05"])]
+
+
+def test_the_tiny_run_gives_the_same_verdicts_under_one_and_two_threads():
+    one, two = tiny_run_verdicts(1), tiny_run_verdicts(2)
+    assert one == two
