@@ -170,7 +170,7 @@ def lc_curve(metrics: Sequence[dict], probe: str, radius: float) -> tuple[list[i
         raise KeyError(f"No metrics record has {key!r}.")
     return steps, values, [float(r.get(f"se_{key}_sum") or 0.0) for r in metrics if key in r]
 
-# %% ../nbs/31_dynamics.ipynb #ffde148d
+# %% ../nbs/31_dynamics.ipynb #752db31c
 class NoisyCurve:
     """A curve read through an explicit noise model: each value carries its measurement standard error (`se`, e.g. over
     probe points) plus a jitter common to all checkpoints (estimated from the curve: the spread of each value around
@@ -229,7 +229,7 @@ def _jitter(values: np.ndarray, se: np.ndarray) -> float:
     sigma2 = (1.4826 * np.median(np.abs(residual))) ** 2 / 1.5
     return float(np.sqrt(max(sigma2 - np.mean(se ** 2), 0.0)))
 
-# %% ../nbs/31_dynamics.ipynb #736b9f21
+# %% ../nbs/31_dynamics.ipynb #33dce2ab
 def critical_z(alpha: float, n_tests: int) -> float:
     "Two-sided normal quantile for `alpha`, Bonferroni-corrected for `n_tests` comparisons (the detectors choose the best)."
     return NormalDist().inv_cdf(1 - alpha / (2 * max(n_tests, 1)))
@@ -263,7 +263,7 @@ def _unreadable(steps: Sequence[int], values: Sequence[float], what: str, min_po
         return f"{what} has {len(values)} checkpoint(s); a verdict needs at least {min_points}"
     return None
 
-# %% ../nbs/31_dynamics.ipynb #3cde1102
+# %% ../nbs/31_dynamics.ipynb #34cf6cb3
 def lc_phases(steps: Sequence[int], # checkpoint steps, log-spaced
               lc: Sequence[float], # LC at each checkpoint (e.g. summed over layers)
               se: Sequence[float] | None = None, # LC's standard error over probe points at each checkpoint
@@ -304,7 +304,7 @@ def lc_phases(steps: Sequence[int], # checkpoint steps, log-spaced
             "final_to_peak": float(c.smooth[last] / max(c.smooth[p], 1e-12)), "jitter": c.jitter,
             **{name.replace(" ", "_"): e for name, (e, _) in effects.items()}}
 
-# %% ../nbs/31_dynamics.ipynb #db3e90c3
+# %% ../nbs/31_dynamics.ipynb #48b5fc03
 def lc_gap(metrics: Sequence[dict], # the run's records
            radius: float, # the LC radius
            start_step: int | None, # the ascent's first checkpoint (the LC trough); None: no ascent was located
@@ -355,7 +355,7 @@ def migration(metrics: Sequence[dict], # the run's records, some with `migration
     return {"verdict": verdict, "evidence": f"near/elsewhere region density {c.value(at_peak)} near the LC peak -> "
             f"{c.value(last)} at the end: rise {interval(*rise, z)} ({1 - alpha:.0%} interval, jitter from the curve)"}
 
-# %% ../nbs/31_dynamics.ipynb #1ccf8152
+# %% ../nbs/31_dynamics.ipynb #0621880d
 def _accuracy_noise(metrics: Sequence[dict], values: Sequence[float], n_key: str) -> list[float]:
     "Binomial standard errors of accuracies measured on `metrics[n_key]` points (0 where the count was not recorded)."
     n = next((r[n_key] for r in metrics if r.get(n_key)), None)
@@ -370,7 +370,7 @@ def delayed_generalization(metrics: Sequence[dict], # fit's records: `step`, `tr
                            half_window: int = 1, # smoothing: neighbouring checkpoints averaged on each side
                           ) -> dict:
     """Grokking: after train accuracy reaches `fit_level`, test accuracy gains significantly more than before, and
-    half of that later gain comes `factor` times later than the fit."""
+    half of that later gain comes `factor` times later than the fit (for every timing the checkpoints allow)."""
     steps, train = _finite_curve(metrics, "train_acc")
     _, test = _finite_curve(metrics, "test_acc")
     reason = _unreadable(steps, train, "train_acc") or _unreadable(steps, test, "test_acc")
@@ -387,13 +387,16 @@ def delayed_generalization(metrics: Sequence[dict], # fit's records: `step`, `tr
     mostly_after = c.contrast({last: 1, fit: -2, 0: 1})  # gain after the fit minus gain before it
     half = next(i for i in range(fit, len(c)) if c.smooth[i] >= c.smooth[fit] + after[0] / 2 or i == last)
     delay = steps[half] / max(steps[fit], 1)
-    statuses = [effect_status(*after, z, min_gain), effect_status(*mostly_after, z, 0.0),
-                "present" if delay >= factor else "absent"]
+    # the checkpoints bound the timing: the fit came after the previous checkpoint, the half-rise after the one before
+    shortest = steps[max(half - 1, fit)] / max(steps[fit], 1)
+    longest = steps[half] / max(steps[fit - 1] if fit else steps[fit], 1)
+    timing = "present" if shortest >= factor else "absent" if longest < factor else "open"
+    statuses = [effect_status(*after, z, min_gain), effect_status(*mostly_after, z, 0.0), timing]
     verdict = combine(statuses)
     evidence = (f"train accuracy reached {fit_level} at step {steps[fit]:,}; test accuracy {c.value(0)} at the start, "
                 f"{c.value(fit)} at the fit, {c.value(last)} at the end: gain after the fit {interval(*after, z)}, "
                 f"before it {interval(*before, z)}; half the later gain reached at step {steps[half]:,}, {delay:.1f}x the "
-                f"fit step (grokking needs a gain >= {min_gain}, mostly after the fit, >= {factor:g}x later; {1 - alpha:.0%} intervals)")
+                f"fit step ({shortest:.1f}x-{longest:.1f}x between checkpoints) (grokking needs a gain >= {min_gain}, mostly after the fit, >= {factor:g}x later; {1 - alpha:.0%} intervals)")
     if verdict == "did not appear" and steps[last] < factor * max(steps[fit], 1):
         verdict = "inconclusive"
         evidence = f"the run stops at step {steps[last]:,}, before {factor:g}x the fit step: a delayed rise could not show yet; " + evidence
@@ -465,7 +468,7 @@ def dynamics_experiment(data, model: torch.nn.Module, steps: int, run_dir: Path 
     return fit(model, data, steps, checkpoint_steps=schedule, run_dir=run_dir, callbacks=[callback], seed=seed,
                device=device, **fit_kwargs)
 
-# %% ../nbs/31_dynamics.ipynb #fcaa58e6
+# %% ../nbs/31_dynamics.ipynb #9524006a
 def phenomena(metrics: Sequence[dict], # the run's records (fit + RegionDynamics)
               radius: float, # the LC radius the LC claims are read at
               adv_keys: str | Sequence[str] = (), # the adversarial accuracies read for delayed robustness, one claim each
@@ -509,5 +512,5 @@ def demo_summary(verdicts: dict[str, str], # phenomenon -> verdict, as in the de
                              "through its three phases (descent, ascent, second descent)"}.get(phases, phases)
     others = [f"{name}: {said.get(v, v)}" for name, v in verdicts.items() if name != "LC phases (train points)"]
     return ("`make demo` reproduces the training dynamics of linear regions (2310.12977, 2402.15555) on sklearn's digits "
-            f"in about three minutes on a laptop CPU: {shape} (the phases are marked on the figure, with the intervals in "
-            "the run's report). The other checks of that run: " + "; ".join(others) + ".")
+            f"in about three minutes on a laptop CPU: {shape} (the located trough and peak are marked on the figure; the "
+            "intervals are in the run's report)." + (" The other checks of that run: " + "; ".join(others) + "." if others else ""))
