@@ -170,7 +170,7 @@ def lc_curve(metrics: Sequence[dict], probe: str, radius: float) -> tuple[list[i
         raise KeyError(f"No metrics record has {key!r}.")
     return steps, values, [float(r.get(f"se_{key}_sum") or 0.0) for r in metrics if key in r]
 
-# %% ../nbs/31_dynamics.ipynb #752db31c
+# %% ../nbs/31_dynamics.ipynb #2241dcd7
 class NoisyCurve:
     """A curve read through an explicit noise model: each value carries its measurement standard error (`se`, e.g. over
     probe points) plus a jitter common to all checkpoints (estimated from the curve: the spread of each value around
@@ -229,7 +229,7 @@ def _jitter(values: np.ndarray, se: np.ndarray) -> float:
     sigma2 = (1.4826 * np.median(np.abs(residual))) ** 2 / 1.5
     return float(np.sqrt(max(sigma2 - np.mean(se ** 2), 0.0)))
 
-# %% ../nbs/31_dynamics.ipynb #33dce2ab
+# %% ../nbs/31_dynamics.ipynb #27c9f4e3
 def critical_z(alpha: float, n_tests: int) -> float:
     "Two-sided normal quantile for `alpha`, Bonferroni-corrected for `n_tests` comparisons (the detectors choose the best)."
     return NormalDist().inv_cdf(1 - alpha / (2 * max(n_tests, 1)))
@@ -263,7 +263,7 @@ def _unreadable(steps: Sequence[int], values: Sequence[float], what: str, min_po
         return f"{what} has {len(values)} checkpoint(s); a verdict needs at least {min_points}"
     return None
 
-# %% ../nbs/31_dynamics.ipynb #34cf6cb3
+# %% ../nbs/31_dynamics.ipynb #44188336
 def lc_phases(steps: Sequence[int], # checkpoint steps, log-spaced
               lc: Sequence[float], # LC at each checkpoint (e.g. summed over layers)
               se: Sequence[float] | None = None, # LC's standard error over probe points at each checkpoint
@@ -304,7 +304,7 @@ def lc_phases(steps: Sequence[int], # checkpoint steps, log-spaced
             "final_to_peak": float(c.smooth[last] / max(c.smooth[p], 1e-12)), "jitter": c.jitter,
             **{name.replace(" ", "_"): e for name, (e, _) in effects.items()}}
 
-# %% ../nbs/31_dynamics.ipynb #48b5fc03
+# %% ../nbs/31_dynamics.ipynb #94e8669f
 def lc_gap(metrics: Sequence[dict], # the run's records
            radius: float, # the LC radius
            start_step: int | None, # the ascent's first checkpoint (the LC trough); None: no ascent was located
@@ -355,7 +355,7 @@ def migration(metrics: Sequence[dict], # the run's records, some with `migration
     return {"verdict": verdict, "evidence": f"near/elsewhere region density {c.value(at_peak)} near the LC peak -> "
             f"{c.value(last)} at the end: rise {interval(*rise, z)} ({1 - alpha:.0%} interval, jitter from the curve)"}
 
-# %% ../nbs/31_dynamics.ipynb #0621880d
+# %% ../nbs/31_dynamics.ipynb #562b6c13
 def _accuracy_noise(metrics: Sequence[dict], values: Sequence[float], n_key: str) -> list[float]:
     "Binomial standard errors of accuracies measured on `metrics[n_key]` points (0 where the count was not recorded)."
     n = next((r[n_key] for r in metrics if r.get(n_key)), None)
@@ -468,7 +468,7 @@ def dynamics_experiment(data, model: torch.nn.Module, steps: int, run_dir: Path 
     return fit(model, data, steps, checkpoint_steps=schedule, run_dir=run_dir, callbacks=[callback], seed=seed,
                device=device, **fit_kwargs)
 
-# %% ../nbs/31_dynamics.ipynb #9524006a
+# %% ../nbs/31_dynamics.ipynb #a9480fa9
 def phenomena(metrics: Sequence[dict], # the run's records (fit + RegionDynamics)
               radius: float, # the LC radius the LC claims are read at
               adv_keys: str | Sequence[str] = (), # the adversarial accuracies read for delayed robustness, one claim each
@@ -503,14 +503,15 @@ def phenomena(metrics: Sequence[dict], # the run's records (fit + RegionDynamics
 def demo_summary(verdicts: dict[str, str], # phenomenon -> verdict, as in the demo's metrics.json `verdicts`
                 ) -> str:
     "The README's paragraph on `make demo`, worded from the demo run's own verdicts."
-    said = {"appeared": "appeared", "did not appear": "did not appear", "inconclusive": "was inconclusive"}
+    said = {"appeared": "appeared", "did not appear": "did not appear", "inconclusive": "inconclusive"}
     phases = verdicts.get("LC phases (train points)", "inconclusive")
     shape = {"appeared": "local complexity at the training points first descends, rises to a peak, then falls again",
-             "did not appear": "local complexity at the training points did not show its three phases (descent, ascent, "
-                               "second descent)",
-             "inconclusive": "the noise of the run could not tell whether local complexity at the training points goes "
-                             "through its three phases (descent, ascent, second descent)"}.get(phases, phases)
+             "did not appear": "local complexity at the training points did not go through the three phases of the "
+                               "papers (descent, ascent, second descent)",
+             "inconclusive": "the noise could not tell whether local complexity at the training points goes through all "
+                             "three phases of the papers (descent, ascent, second descent)"}.get(phases, phases)
     others = [f"{name}: {said.get(v, v)}" for name, v in verdicts.items() if name != "LC phases (train points)"]
-    return ("`make demo` reproduces the training dynamics of linear regions (2310.12977, 2402.15555) on sklearn's digits "
-            f"in about three minutes on a laptop CPU: {shape} (the located trough and peak are marked on the figure; the "
-            "intervals are in the run's report)." + (" The other checks of that run: " + "; ".join(others) + "." if others else ""))
+    return ("`make demo` runs the region-dynamics reproduction (2310.12977, 2402.15555) on sklearn's digits in about "
+            f"three minutes on a laptop CPU. In its run, {shape}; the figure marks the trough and peak the detector "
+            "located, and the run's report gives every interval."
+            + (" The run's other checks: " + "; ".join(others) + "." if others else ""))
