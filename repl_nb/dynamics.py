@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from statistics import NormalDist
 from typing import Sequence
 
+import numpy as np
 import torch
 
-from .core import CheckpointStore
+from .core import CheckpointStore, claim_check
 from .robustness import adversarial_accuracy
 from .splines.complexity import local_complexity, random_frame
 from .splines.partition2d import Partition2D, Plane, partition_2d, plane_through
@@ -21,8 +23,9 @@ from .train import Callback, FitContext
 
 # %% auto #0
 __all__ = ['boundary_band_density', 'partition_record', 'StoredPartition', 'RegionDynamics', 'load_partitions', 'series',
-           'lc_radii', 'lc_phases', 'first_step_reaching', 'delayed_generalization', 'delayed_robustness',
-           'dynamics_experiment', 'phenomena']
+           'lc_radii', 'lc_curve', 'NoisyCurve', 'critical_z', 'effect_status', 'interval', 'combine', 'lc_phases',
+           'lc_gap', 'migration', 'delayed_generalization', 'delayed_robustness', 'dynamics_experiment', 'phenomena',
+           'demo_summary']
 
 # %% ../nbs/31_dynamics.ipynb #ec727bed
 def _distance_to_segments(points: torch.Tensor, segments: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
@@ -101,15 +104,18 @@ class RegionDynamics(Callback):
             self.band = band_fraction * float(torch.cdist(self.domain, self.domain).max())
 
     def on_checkpoint(self, ctx: FitContext) -> dict:
-        model, record = ctx.model, {}
+        model, record = ctx.model, {"n_test": len(ctx.data.x_test)}  # the counts behind the accuracies' standard errors
         for name, points in self.probes.items():
             for r in self.radii:
-                lc = local_complexity(model, points.to(ctx.device), r, directions=self.directions.to(ctx.device))
-                record[f"lc_{name}_r{r:g}"] = lc.float().mean(0).tolist()
+                lc = local_complexity(model, points.to(ctx.device), r, directions=self.directions.to(ctx.device)).double()
+                key, n = f"lc_{name}_r{r:g}", len(lc)
+                record[key] = lc.mean(0).tolist()
+                record[f"se_{key}"] = (lc.std(0) / math.sqrt(n)).tolist() if n > 1 else [math.nan] * lc.shape[1]
+                record[f"se_{key}_sum"] = float(lc.sum(1).std() / math.sqrt(n)) if n > 1 else math.nan
         if self.adv_data is not None and self.adv_eps:
             x, y = (t.to(ctx.device) for t in self.adv_data)
             acc = adversarial_accuracy(model, x, y, self.adv_eps, self.adv_norm, self.adv_steps, clamp=self.clamp)
-            record.update({f"adv_acc_{self.adv_norm}_eps{e:g}": a for e, a in acc.items()})
+            record.update({f"adv_acc_{self.adv_norm}_eps{e:g}": a for e, a in acc.items()}, n_adv=len(x))
         wants_partition = self.partition_steps is None or ctx.step in self.partition_steps
         if self.plane is not None and wants_partition:
             part = partition_2d(model, self.domain, plane=self.plane, input_shape=self.input_shape)
@@ -145,51 +151,305 @@ def lc_radii(metrics: Sequence[dict]) -> list[float]:
     return sorted({float(k.rsplit("_r", 1)[1]) for r in metrics for k in r if k.startswith("lc_")})
 
 
-def lc_phases(steps: Sequence[int], lc: Sequence[float], tolerance: float = 0.05) -> dict:
-    """The three LC phases of 2402.15555: a first descent (the minimum before the peak is below the start by more than
-    `tolerance`), an ascent to the peak, and a second descent (the end is below the peak by more than `tolerance`)."""
-    lc = list(lc)
-    peak = max(range(1, len(lc)), key=lc.__getitem__) if len(lc) > 1 else 0
-    trough = min(range(0, peak + 1), key=lc.__getitem__)
-    rel = lambda a, b: (a - b) / max(abs(b), 1e-12)
-    return {"first_descent": rel(lc[0], lc[trough]) > tolerance and trough > 0,
-            "ascent": rel(lc[peak], lc[trough]) > tolerance, "second_descent": rel(lc[peak], lc[-1]) > tolerance,
-            "trough_step": steps[trough], "peak_step": steps[peak], "final_to_peak": lc[-1] / max(lc[peak], 1e-12)}
+def _finite_curve(metrics: Sequence[dict], key: str) -> tuple[list[int], list[float]]:
+    "Steps and values of `key` (a per-layer list summed) with NaN kept: a diverged run must not read as a short one."
+    steps, values = [], []
+    for r in metrics:
+        if key in r:
+            v = r[key]
+            steps.append(r["step"])
+            values.append(math.nan if v is None else float(sum(v) if isinstance(v, list) else v))
+    return steps, values
 
 
-def first_step_reaching(steps: Sequence[int], values: Sequence[float], level: float) -> int | None:
-    return next((s for s, v in zip(steps, values) if v >= level), None)
+def lc_curve(metrics: Sequence[dict], probe: str, radius: float) -> tuple[list[int], list[float], list[float]]:
+    "Steps, LC summed over layers at the `probe` points, and its standard error over those points (0: not recorded)."
+    key = f"lc_{probe}_r{radius:g}"
+    steps, values = _finite_curve(metrics, key)
+    if not steps:
+        raise KeyError(f"No metrics record has {key!r}.")
+    return steps, values, [float(r.get(f"se_{key}_sum") or 0.0) for r in metrics if key in r]
+
+# %% ../nbs/31_dynamics.ipynb #2241dcd7
+class NoisyCurve:
+    """A curve read through an explicit noise model: each value carries its measurement standard error (`se`, e.g. over
+    probe points) plus a jitter common to all checkpoints (estimated from the curve: the spread of each value around
+    its neighbours), and is smoothed by a moving average over `half_window` neighbouring checkpoints on each side."""
+
+    def __init__(self, steps: Sequence[int], # the checkpoints' steps (log-spaced: smoothing is in log-step)
+                 values: Sequence[float], # the measured values, all finite
+                 se: Sequence[float] | None = None, # each value's measurement standard error; None: jitter only
+                 half_window: int = 1): # neighbours averaged on each side
+        self.steps, self.values = list(steps), np.asarray(values, dtype=float)
+        n = len(self.values)
+        se = np.zeros(n) if se is None else np.nan_to_num(np.asarray(se, dtype=float))
+        if len(self.steps) != n or len(se) != n:
+            raise ValueError(f"steps ({len(self.steps)}), values ({n}) and se ({len(se)}) must have the same length.")
+        if not np.isfinite(self.values).all():
+            raise ValueError("NoisyCurve needs finite values; check for NaN (a diverged run) first.")
+        self.weights = np.zeros((n, n))
+        for i in range(n):
+            lo, hi = max(0, i - half_window), min(n, i + half_window + 1)
+            self.weights[i, lo:hi] = 1 / (hi - lo)
+        self.jitter = _jitter(self.values, se)
+        self.variance = se ** 2 + self.jitter ** 2
+        self.smooth = self.weights @ self.values
+
+    def __len__(self):
+        return len(self.values)
+
+    def se(self, i: int) -> float:
+        "Standard error of the smoothed value at checkpoint `i`."
+        return float(np.sqrt(self.weights[i] ** 2 @ self.variance))
+
+    def contrast(self, coefficients: dict[int, float]) -> tuple[float, float]:
+        "A linear combination of smoothed values (checkpoint -> coefficient) and its standard error."
+        w = sum(k * self.weights[i] for i, k in coefficients.items())
+        return float(w @ self.values), float(np.sqrt(w ** 2 @ self.variance))
+
+    def diff(self, i: int, j: int) -> tuple[float, float]:
+        "Smoothed value at `i` minus smoothed value at `j`, and its standard error (overlapping windows accounted for)."
+        return self.contrast({i: 1.0, j: -1.0})
+
+    def differences(self) -> tuple[np.ndarray, np.ndarray]:
+        "Every `diff(i, j)` at once: the (n, n) estimates and standard errors."
+        w = self.weights[:, None, :] - self.weights[None, :, :]
+        return self.smooth[:, None] - self.smooth[None, :], np.sqrt(w ** 2 @ self.variance)
+
+    def value(self, i: int) -> str:
+        "The smoothed value at `i` with its standard error, for evidence strings."
+        return f"{self.smooth[i]:.3g} ± {self.se(i):.2g} (step {self.steps[i]:,})"
 
 
-def delayed_generalization(metrics: Sequence[dict], fit_level: float = 0.99, factor: float = 5.0) -> dict:
-    """Grokking: test accuracy reaches 95% of its final gain only `factor` times later (in steps) than train accuracy
-    reaches `fit_level`."""
-    s, train = series(metrics, "train_acc")
-    _, test = series(metrics, "test_acc")
-    fitted = first_step_reaching(s, train, fit_level)
-    target = test[0] + 0.95 * (test[-1] - test[0])
-    generalized = first_step_reaching(s, test, target)
-    test_at_fit = next((v for st, v in zip(s, test) if st == fitted), None)
-    delayed = fitted is not None and generalized is not None and generalized >= factor * max(fitted, 1) \
-        and test[-1] - (test_at_fit or 0) > 0.05
-    return {"train_fit_step": fitted, "test_generalized_step": generalized, "test_acc_at_fit": test_at_fit,
-            "final_test_acc": test[-1], "delayed": delayed}
+def _jitter(values: np.ndarray, se: np.ndarray) -> float:
+    "Checkpoint-to-checkpoint noise beyond `se`: a robust spread of each value around its neighbours' mean."
+    if len(values) < 3:
+        return 0.0
+    residual = values[1:-1] - (values[:-2] + values[2:]) / 2  # variance 1.5 sigma^2 for white noise
+    sigma2 = (1.4826 * np.median(np.abs(residual))) ** 2 / 1.5
+    return float(np.sqrt(max(sigma2 - np.mean(se ** 2), 0.0)))
+
+# %% ../nbs/31_dynamics.ipynb #27c9f4e3
+def critical_z(alpha: float, n_tests: int) -> float:
+    "Two-sided normal quantile for `alpha`, Bonferroni-corrected for `n_tests` comparisons (the detectors choose the best)."
+    return NormalDist().inv_cdf(1 - alpha / (2 * max(n_tests, 1)))
 
 
-def delayed_robustness(metrics: Sequence[dict], key: str, saturation: float = 0.99, gain: float = 0.05) -> dict:
-    "Adversarial accuracy (`key`) rising by more than `gain` after test accuracy has saturated (99% of its maximum)."
-    s, test = series(metrics, "test_acc")
-    saturated = first_step_reaching(s, test, saturation * max(test))
-    sa, adv = series(metrics, key)
-    at_saturation = next((v for st, v in zip(sa, adv) if st >= saturated), adv[-1])
-    later_best = max(v for st, v in zip(sa, adv) if st >= saturated)
-    return {"test_saturation_step": saturated, "adv_acc_at_saturation": at_saturation, "adv_acc_best_after": later_best,
-            "final_adv_acc": adv[-1], "delayed": later_best - at_saturation > gain}
+def effect_status(estimate: float, se: float, z: float, minimum: float) -> str:
+    """'present' when the interval `estimate ± z se` lies above 0 and the estimate reaches `minimum`, 'absent' when
+    the whole interval lies below `minimum` (too small to matter), else 'open' (the noise cannot tell)."""
+    if estimate - z * se > 0 and estimate >= minimum:
+        return "present"
+    return "absent" if estimate + z * se < minimum else "open"
+
+
+def interval(estimate: float, se: float, z: float) -> str:
+    return f"{estimate:+.3g} [{estimate - z * se:+.3g}, {estimate + z * se:+.3g}]"
+
+
+def combine(statuses: Sequence[str]) -> str:
+    "The verdict of a claim that needs every effect: all present, or one absent, else inconclusive."
+    if all(s == "present" for s in statuses):
+        return "appeared"
+    return "did not appear" if "absent" in statuses else "inconclusive"
+
+
+def _unreadable(steps: Sequence[int], values: Sequence[float], what: str, min_points: int = 5) -> str | None:
+    "Why a curve cannot carry a verdict (too few checkpoints, NaN), or None."
+    bad = [s for s, v in zip(steps, values) if not math.isfinite(v)]
+    if bad:
+        return f"{what} is NaN/inf at step(s) {bad[:5]} (a diverged run?): no verdict can rest on it"
+    if len(values) < min_points:
+        return f"{what} has {len(values)} checkpoint(s); a verdict needs at least {min_points}"
+    return None
+
+# %% ../nbs/31_dynamics.ipynb #44188336
+def lc_phases(steps: Sequence[int], # checkpoint steps, log-spaced
+              lc: Sequence[float], # LC at each checkpoint (e.g. summed over layers)
+              se: Sequence[float] | None = None, # LC's standard error over probe points at each checkpoint
+              tolerance: float = 0.05, # smallest change that counts, as a fraction of the curve's largest value
+              alpha: float = 0.05, # error rate of the intervals, shared by all (trough, peak) pairs tried
+              half_window: int = 1, # smoothing: neighbouring checkpoints averaged on each side
+             ) -> dict:
+    """The three LC phases of 2310.12977 / 2402.15555 on a smoothed, noise-modelled curve: a trough significantly below
+    the start, a later peak significantly above the trough, and a final value significantly below the peak."""
+    steps, lc = list(steps), [float(v) for v in lc]
+    reason = _unreadable(steps, lc, "the LC curve")
+    if reason:
+        return {"verdict": "inconclusive", "evidence": reason, "trough_step": None, "peak_step": None}
+    c = NoisyCurve(steps, lc, se, half_window)
+    n, last = len(c), len(c) - 1
+    minimum = tolerance * float(np.abs(c.smooth).max())
+    t, p = np.triu_indices(n, 1)  # every (trough, peak) pair, trough strictly inside the curve and before the peak
+    keep = t >= 1
+    t, p = t[keep], p[keep]
+    z = critical_z(alpha, len(t))
+    est, se_diff = c.differences()
+    effects = {"descent": (est[0, t], se_diff[0, t]), "ascent": (est[p, t], se_diff[p, t]),
+               "second descent": (est[p, last], se_diff[p, last])}
+    present = np.all([(e - z * s > 0) & (e >= minimum) for e, s in effects.values()], axis=0)
+    absent = np.any([e + z * s < minimum for e, s in effects.values()], axis=0)
+    verdict = "appeared" if present.any() else "did not appear" if absent.all() else "inconclusive"
+    # the pair shown: the deepest trough and highest peak among the pairs of the verdict's kind
+    kind = present if present.any() else ~absent if not absent.all() else absent
+    size = sum(e for e, _ in effects.values())
+    best = int(np.flatnonzero(kind)[np.argmax(size[kind])])
+    effects = {name: (float(e[best]), float(s[best])) for name, (e, s) in effects.items()}
+    t, p = int(t[best]), int(p[best])
+    evidence = (f"start {c.value(0)}, trough {c.value(t)}, peak {c.value(p)}, final {c.value(last)} (smoothed, ± 1 s.e.); "
+                + ", ".join(f"{name} {interval(e, s, z)}" for name, (e, s) in effects.items())
+                + f" ({1 - alpha:.0%} intervals over the {len(kind)} (trough, peak) pairs tried; each change must reach "
+                  f"{minimum:.3g} = {tolerance:.0%} of the curve's maximum)")
+    return {"verdict": verdict, "evidence": evidence, "trough_step": steps[t], "peak_step": steps[p],
+            "final_to_peak": float(c.smooth[last] / max(c.smooth[p], 1e-12)), "jitter": c.jitter,
+            **{name.replace(" ", "_"): e for name, (e, _) in effects.items()}}
+
+# %% ../nbs/31_dynamics.ipynb #94e8669f
+def lc_gap(metrics: Sequence[dict], # the run's records
+           radius: float, # the LC radius
+           start_step: int | None, # the ascent's first checkpoint (the LC trough); None: no ascent was located
+           end_step: int | None, # the ascent's last checkpoint (the LC peak)
+           tolerance: float = 0.05, # smallest gap that counts, as a fraction of the train curve's largest value
+           alpha: float = 0.05, # error rate of the interval
+          ) -> dict:
+    "Train LC minus test LC, averaged over the ascent's checkpoints, with its interval: is it significantly positive?"
+    steps, train, se_train = lc_curve(metrics, "train", radius)
+    test_steps, test, se_test = lc_curve(metrics, "test", radius)
+    if start_step is None or end_step is None or test_steps != steps:
+        return {"verdict": "inconclusive", "evidence": "no LC ascent was established (LC phases not appeared, or train and test LC "
+                "recorded at different checkpoints): nothing to compare them over"}
+    gap = [a - b for a, b in zip(train, test)]
+    reason = _unreadable(steps, gap, "train - test LC")
+    if reason:
+        return {"verdict": "inconclusive", "evidence": reason}
+    c = NoisyCurve(steps, gap, [math.hypot(a, b) for a, b in zip(se_train, se_test)], half_window=0)
+    window = [i for i, s in enumerate(steps) if start_step <= s <= end_step]
+    mean, se = c.contrast({i: 1 / len(window) for i in window})
+    z, minimum = critical_z(alpha, 1), tolerance * max(abs(v) for v in train)
+    status = effect_status(mean, se, z, minimum)
+    verdict = {"present": "appeared", "absent": "did not appear", "open": "inconclusive"}[status]
+    return {"verdict": verdict, "gap": mean, "evidence": f"mean train - test LC over the {len(window)} checkpoints of steps "
+            f"{start_step:,}-{end_step:,}: {interval(mean, se, z)} (must exceed {minimum:.3g}; {1 - alpha:.0%} interval)"}
+
+
+def migration(metrics: Sequence[dict], # the run's records, some with `migration_ratio` (partitions)
+              peak_step: int | None, # the LC peak: migration is read from there to the end
+              tolerance: float = 0.05, # smallest rise that counts, as a fraction of the ratio at the peak
+              alpha: float = 0.05, # error rate of the interval
+             ) -> dict:
+    "The near-boundary / elsewhere region density rising from the LC peak to the end of training."
+    steps, ratio = _finite_curve(metrics, "migration_ratio")
+    reason = _unreadable(steps, ratio, "migration_ratio", min_points=3) or (
+        "no LC peak was established (LC phases not appeared): no point to read migration from" if peak_step is None else None)
+    if reason:
+        return {"verdict": "inconclusive", "evidence": reason}
+    c = NoisyCurve(steps, ratio, None, half_window=0)  # few partitions: no smoothing, jitter from the curve itself
+    at_peak = min(range(len(c)), key=lambda i: abs(math.log1p(steps[i]) - math.log1p(peak_step)))
+    last = len(c) - 1
+    if at_peak == last:
+        return {"verdict": "inconclusive", "evidence": f"no partition after the LC peak (step {peak_step:,})"}
+    z = critical_z(alpha, 1)
+    rise = c.diff(last, at_peak)
+    status = effect_status(*rise, z, tolerance * abs(ratio[at_peak]))
+    verdict = {"present": "appeared", "absent": "did not appear", "open": "inconclusive"}[status]
+    return {"verdict": verdict, "evidence": f"near/elsewhere region density {c.value(at_peak)} near the LC peak -> "
+            f"{c.value(last)} at the end: rise {interval(*rise, z)} ({1 - alpha:.0%} interval, jitter from the curve)"}
+
+# %% ../nbs/31_dynamics.ipynb #562b6c13
+def _accuracy_noise(metrics: Sequence[dict], values: Sequence[float], n_key: str) -> list[float]:
+    "Binomial standard errors of accuracies measured on `metrics[n_key]` points (0 where the count was not recorded)."
+    n = next((r[n_key] for r in metrics if r.get(n_key)), None)
+    return [math.sqrt(max(q * (1 - q), 0.0) / n) if n else 0.0 for q in values]
+
+
+def delayed_generalization(metrics: Sequence[dict], # fit's records: `step`, `train_acc`, `test_acc` (and `n_test`)
+                           fit_level: float = 0.99, # train accuracy that counts as fitting the training set
+                           factor: float = 5.0, # the test rise must come this many times later than the fit (in steps)
+                           min_gain: float = 0.05, # smallest test-accuracy gain after the fit that counts
+                           alpha: float = 0.05, # error rate of the intervals
+                           half_window: int = 1, # smoothing: neighbouring checkpoints averaged on each side
+                          ) -> dict:
+    """Grokking: after train accuracy reaches `fit_level`, test accuracy gains significantly more than before, and
+    half of that later gain comes `factor` times later than the fit (for every timing the checkpoints allow)."""
+    steps, train = _finite_curve(metrics, "train_acc")
+    _, test = _finite_curve(metrics, "test_acc")
+    reason = _unreadable(steps, train, "train_acc") or _unreadable(steps, test, "test_acc")
+    empty = {"train_fit_step": None, "test_generalized_step": None}
+    if reason:
+        return {"verdict": "inconclusive", "evidence": reason, **empty}
+    fit = next((i for i, v in enumerate(train) if v >= fit_level), None)
+    if fit is None:
+        return {"verdict": "inconclusive", "evidence": f"train accuracy never reached {fit_level} (best {max(train):.3f}): "
+                "the training set was not fit, so nothing can be delayed after it", **empty}
+    c = NoisyCurve(steps, test, _accuracy_noise(metrics, test, "n_test"), half_window)
+    last, z = len(c) - 1, critical_z(alpha, 2)
+    after, before = c.diff(last, fit), c.diff(fit, 0)
+    mostly_after = c.contrast({last: 1, fit: -2, 0: 1})  # gain after the fit minus gain before it
+    half = next(i for i in range(fit, len(c)) if c.smooth[i] >= c.smooth[fit] + after[0] / 2 or i == last)
+    delay = steps[half] / max(steps[fit], 1)
+    # the checkpoints bound the timing: the fit came after the previous checkpoint, the half-rise after the one before
+    shortest = steps[max(half - 1, fit)] / max(steps[fit], 1)
+    longest = steps[half] / max(steps[fit - 1] if fit else steps[fit], 1)
+    timing = "present" if shortest >= factor else "absent" if longest < factor else "open"
+    statuses = [effect_status(*after, z, min_gain), effect_status(*mostly_after, z, 0.0), timing]
+    verdict = combine(statuses)
+    evidence = (f"train accuracy reached {fit_level} at step {steps[fit]:,}; test accuracy {c.value(0)} at the start, "
+                f"{c.value(fit)} at the fit, {c.value(last)} at the end: gain after the fit {interval(*after, z)}, "
+                f"before it {interval(*before, z)}; half the later gain reached at step {steps[half]:,}, {delay:.1f}x the "
+                f"fit step ({shortest:.1f}x-{longest:.1f}x between checkpoints) (grokking needs a gain >= {min_gain}, mostly after the fit, >= {factor:g}x later; {1 - alpha:.0%} intervals)")
+    if verdict == "did not appear" and steps[last] < factor * max(steps[fit], 1):
+        verdict = "inconclusive"
+        evidence = f"the run stops at step {steps[last]:,}, before {factor:g}x the fit step: a delayed rise could not show yet; " + evidence
+    return {"verdict": verdict, "evidence": evidence, "train_fit_step": steps[fit], "test_generalized_step": steps[half],
+            "test_acc_at_fit": c.smooth[fit], "final_test_acc": c.smooth[last], "gain_after_fit": after[0], "delay": delay}
+
+
+def delayed_robustness(metrics: Sequence[dict], # fit's records with `test_acc` and the adversarial accuracy `key`
+                       key: str, # the adversarial accuracy, e.g. adv_acc_linf_eps0.05
+                       saturation: float = 0.99, # test accuracy within this fraction of its best (or not significantly below it) is saturated
+                       min_gain: float = 0.05, # smallest adversarial-accuracy gain that counts
+                       alpha: float = 0.05, # error rate of the intervals, shared by the later checkpoints tried
+                       half_window: int = 1, # smoothing: neighbouring checkpoints averaged on each side
+                      ) -> dict:
+    "Delayed robustness: adversarial accuracy (`key`) rising significantly after test accuracy has saturated."
+    steps, test = _finite_curve(metrics, "test_acc")
+    adv_steps, adv = _finite_curve(metrics, key)
+    reason = _unreadable(steps, test, "test_acc") or (_unreadable(adv_steps, adv, key) if adv_steps else f"no metrics record has {key!r}")
+    empty = {"test_saturation_step": None}
+    if reason:
+        return {"verdict": "inconclusive", "evidence": reason, **empty}
+    t = NoisyCurve(steps, test, _accuracy_noise(metrics, test, "n_test"), half_window)
+    top, (gap, gap_se) = int(np.argmax(t.smooth)), t.differences()
+    # saturated: within `saturation` of the best, or not significantly below it (noise must not postpone saturation)
+    saturated = steps[next(i for i in range(len(t)) if gap[top, i] <= max((1 - saturation) * t.smooth[top],
+                                                                          critical_z(alpha, 1) * gap_se[top, i]))]
+    learned = effect_status(*t.diff(top, 0), critical_z(alpha, 1), min_gain)
+    if learned != "present":
+        return {"verdict": "inconclusive", "evidence": f"test accuracy never rose clearly above its start ({t.value(0)} -> "
+                f"best {t.value(top)}): there is no saturation to be robust after", "test_saturation_step": None}
+    c = NoisyCurve(adv_steps, adv, _accuracy_noise(metrics, adv, "n_adv"), half_window)
+    start = next((i for i, s in enumerate(adv_steps) if s >= saturated), len(c))
+    later = list(range(start + 1, len(c)))
+    if not later:
+        return {"verdict": "inconclusive", "evidence": f"test accuracy saturates at step {saturated:,}, and no checkpoint "
+                f"of {key} comes after it: train longer to see what robustness does next", "test_saturation_step": saturated}
+    z = critical_z(alpha, len(later))
+    gains = {j: c.diff(j, start) for j in later}
+    statuses = {j: effect_status(*g, z, min_gain) for j, g in gains.items()}
+    best = max(later, key=lambda j: ((statuses[j] == "present", statuses[j] != "absent"), gains[j][0] - z * gains[j][1]))
+    verdict = "appeared" if "present" in statuses.values() else "inconclusive" if "open" in statuses.values() else "did not appear"
+    evidence = (f"test accuracy saturates (within {1 - saturation:.0%} of its best or not significantly below it: "
+                f"{t.value(t.steps.index(saturated))}) at step "
+                f"{saturated:,}; {key} {c.value(start)} then, {c.value(best)} later: gain {interval(*gains[best], z)} "
+                f"(needs >= {min_gain}; {1 - alpha:.0%} intervals over the {len(later)} later checkpoints); final {c.value(len(c) - 1)}")
+    return {"verdict": verdict, "evidence": evidence, "test_saturation_step": saturated,
+            "adv_acc_at_saturation": c.smooth[start], "adv_acc_best_after": c.smooth[best], "best_step": adv_steps[best],
+            "gain": gains[best][0], "final_adv_acc": c.smooth[-1]}
 
 # %% ../nbs/31_dynamics.ipynb #c0600bc5
 def dynamics_experiment(data, model: torch.nn.Module, steps: int, run_dir: Path | str | None = None,
                         n_probe: int = 200, radii: Sequence[float] = (0.01, 0.1), n_directions: int = 25,
-                        adv_eps: Sequence[float] = (0.02, 0.05), adv_norm: str = "linf", n_checkpoints: int = 30,
+                        adv_eps: Sequence[float] = (0.02, 0.05), adv_norm: str = "linf", adv_steps: int = 10, n_checkpoints: int = 30,
                         n_partitions: int = 8, clamp: tuple[float, float] | None = (0.0, 1.0), seed: int = 0,
                         device: str | torch.device | None = None, **fit_kwargs):
     "Train `model` on `data` with `RegionDynamics` at `n_checkpoints` log-spaced steps (partitions at `n_partitions`)."
@@ -204,40 +464,54 @@ def dynamics_experiment(data, model: torch.nn.Module, steps: int, run_dir: Path 
     schedule = log_spaced_steps(steps, n_checkpoints)
     partition_steps = [schedule[round(i)] for i in torch.linspace(0, len(schedule) - 1, n_partitions).tolist()] if n_partitions else []
     callback = RegionDynamics(probes, radii, n_directions, (data.x_test[idx], data.y_test[idx]), adv_eps, adv_norm,
-                              clamp=clamp, plane_points=data.x_train[:3], partition_steps=partition_steps, seed=seed)
+                              adv_steps=adv_steps, clamp=clamp, plane_points=data.x_train[:3], partition_steps=partition_steps, seed=seed)
     return fit(model, data, steps, checkpoint_steps=schedule, run_dir=run_dir, callbacks=[callback], seed=seed,
                device=device, **fit_kwargs)
 
-
-def phenomena(metrics: Sequence[dict], radius: float, adv_key: str | None = None) -> list[dict]:
-    "Each phenomenon of 2310.12977 / 2402.15555: the paper's claim, what the run shows (numbers), and whether it appeared."
+# %% ../nbs/31_dynamics.ipynb #a9480fa9
+def phenomena(metrics: Sequence[dict], # the run's records (fit + RegionDynamics)
+              radius: float, # the LC radius the LC claims are read at
+              adv_keys: str | Sequence[str] = (), # the adversarial accuracies read for delayed robustness, one claim each
+              scale: str | None = None, # the run's scale: `tiny` gives "smoke test - no verdict"
+              alpha: float = 0.05, # error rate of every interval
+             ) -> list[dict]:
+    "Each phenomenon of 2310.12977 / 2402.15555 as a `claim_check` record: the paper's claim, the verdict, the evidence."
     rows = []
-    steps, lc_train = series(metrics, f"lc_train_r{radius:g}")
-    ph = lc_phases(steps, lc_train)
-    rows.append({"phenomenon": "LC phases (train points)", "paper": "descent, ascent, second descent",
-                 "observed": f"trough at step {ph['trough_step']}, peak at step {ph['peak_step']}, final/peak {ph['final_to_peak']:.2f}",
-                 "appeared": ph["first_descent"] and ph["ascent"] and ph["second_descent"]})
-    _, lc_test = series(metrics, f"lc_test_r{radius:g}")
-    window = [i for i, s in enumerate(steps) if ph["trough_step"] <= s <= ph["peak_step"]]
-    gap = sum(lc_train[i] - lc_test[i] for i in window) / max(len(window), 1)
-    rows.append({"phenomenon": "train LC above test LC during the ascent", "paper": "yes (2310.12977)",
-                 "observed": f"mean train - test LC over the ascent: {gap:+.2f}", "appeared": gap > 0})
-    try:
-        ms, ratio = series(metrics, "migration_ratio")
-        peak_i = min(range(len(ms)), key=lambda i: abs(math.log1p(ms[i]) - math.log1p(ph["peak_step"])))
-        rows.append({"phenomenon": "regions migrate to the decision boundary late in training", "paper": "yes (2402.15555)",
-                     "observed": f"near/elsewhere density {ratio[peak_i]:.2f} at step {ms[peak_i]} -> {ratio[-1]:.2f} at step {ms[-1]}",
-                     "appeared": ratio[-1] > ratio[peak_i] and ms[-1] > ms[peak_i]})
-    except KeyError:
-        pass
-    g = delayed_generalization(metrics)
-    rows.append({"phenomenon": "delayed generalisation (grokking)", "paper": "with large init (x8)",
-                 "observed": f"train fit at step {g['train_fit_step']}, test generalised at step {g['test_generalized_step']} "
-                             f"(test acc {g['test_acc_at_fit'] if g['test_acc_at_fit'] is None else round(g['test_acc_at_fit'], 3)} "
-                             f"-> {g['final_test_acc']:.3f})", "appeared": g["delayed"]})
-    if adv_key:
-        r = delayed_robustness(metrics, adv_key)
-        rows.append({"phenomenon": f"delayed robustness ({adv_key})", "paper": "adversarial accuracy rises after test acc saturates",
-                     "observed": f"{r['adv_acc_at_saturation']:.3f} at test saturation (step {r['test_saturation_step']}) -> best "
-                                 f"{r['adv_acc_best_after']:.3f}, final {r['final_adv_acc']:.3f}", "appeared": r["delayed"]})
+    check = lambda phenomenon, claim, result, **numbers: rows.append(claim_check(
+        claim, result["verdict"], result["evidence"], scale=scale, phenomenon=phenomenon, **numbers))
+    steps, lc_train, se_train = lc_curve(metrics, "train", radius)
+    ph = lc_phases(steps, lc_train, se_train, alpha=alpha)
+    check("LC phases (train points)", "LC at training points descends, ascends, then descends again (2310.12977)", ph,
+          trough_step=ph["trough_step"], peak_step=ph["peak_step"])
+    found = ph["verdict"] == "appeared"  # the ascent and the peak exist only where the phases appeared
+    trough, peak = (ph["trough_step"], ph["peak_step"]) if found else (None, None)
+    check("train LC above test LC during the ascent", "LC is higher around training points than around test points "
+          "during the ascent (2310.12977)", lc_gap(metrics, radius, trough, peak, alpha=alpha))
+    if any("migration_ratio" in r for r in metrics):
+        check("regions migrate to the decision boundary late in training", "late in training, regions crowd around "
+              "the decision boundary (2402.15555)", migration(metrics, peak, alpha=alpha))
+    g = delayed_generalization(metrics, alpha=alpha)
+    check("delayed generalisation (grokking)", "test accuracy rises long after the training set is fit (with a "
+          "large initialisation, 2402.15555)", g, train_fit_step=g["train_fit_step"], test_generalized_step=g["test_generalized_step"])
+    for adv_key in [adv_keys] if isinstance(adv_keys, str) else adv_keys:
+        r = delayed_robustness(metrics, adv_key, alpha=alpha)
+        check(f"delayed robustness ({adv_key})", "adversarial accuracy rises long after test accuracy saturates "
+              "(2402.15555)", r, test_saturation_step=r["test_saturation_step"])
     return rows
+
+
+def demo_summary(verdicts: dict[str, str], # phenomenon -> verdict, as in the demo's metrics.json `verdicts`
+                ) -> str:
+    "The README's paragraph on `make demo`, worded from the demo run's own verdicts."
+    said = {"appeared": "appeared", "did not appear": "did not appear", "inconclusive": "inconclusive"}
+    phases = verdicts.get("LC phases (train points)", "inconclusive")
+    shape = {"appeared": "local complexity at the training points first descends, rises to a peak, then falls again",
+             "did not appear": "local complexity at the training points did not go through the three phases of the "
+                               "papers (descent, ascent, second descent)",
+             "inconclusive": "the noise could not tell whether local complexity at the training points goes through all "
+                             "three phases of the papers (descent, ascent, second descent)"}.get(phases, phases)
+    others = [f"{name}: {said.get(v, v)}" for name, v in verdicts.items() if name != "LC phases (train points)"]
+    return ("`make demo` runs the region-dynamics reproduction (2310.12977, 2402.15555) on sklearn's digits in about "
+            f"three minutes on a laptop CPU. In its run, {shape}; the figure marks the trough and peak the detector "
+            "located, and the run's report gives every interval."
+            + (" The run's other checks: " + "; ".join(others) + "." if others else ""))
