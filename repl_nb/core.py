@@ -24,9 +24,9 @@ from safetensors.torch import load_file, save_file
 
 # %% auto #0
 __all__ = ['SCALES', 'SETTINGS_SECTION', 'ENV_VARS', 'SETTINGS_FILE_VAR', 'VERDICTS', 'NO_VERDICT', 'Settings', 'parse_address',
-           'find_settings_file', 'load_settings', 'claim_check', 'seed_everything', 'get_device', 'atomic_write',
-           'write_json', 'read_json', 'append_jsonl', 'write_jsonl', 'read_jsonl', 'check_name', 'new_run_dir',
-           'CheckpointStore', 'log_spaced_steps']
+           'find_settings_file', 'load_settings', 'claim_check', 'seed_everything', 'get_device', 'available_cpus',
+           'set_cpu_threads', 'cpu_thread_env', 'atomic_write', 'write_json', 'read_json', 'append_jsonl',
+           'write_jsonl', 'read_jsonl', 'check_name', 'new_run_dir', 'CheckpointStore', 'log_spaced_steps']
 
 # %% ../nbs/00_core.ipynb #e27cf83f
 SCALES = ("tiny", "small", "medium", "full")  # smoke test, minutes on a laptop, <= 20 min on a laptop, the paper on GPUs
@@ -167,6 +167,32 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     if chosen.type == "mps" and not _mps_available():
         raise RuntimeError(f"Device {name!r} was asked for but MPS is not available; use device='auto' or 'cpu'.")
     return chosen
+
+# %% ../nbs/00_core.ipynb #2101a2fa
+def available_cpus() -> int:
+    "Number of CPU cores this process may run on (its affinity mask where the OS has one), at least 1."
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # macOS and Windows have no affinity mask
+        return os.cpu_count() or 1
+
+
+def set_cpu_threads(n: int = 0) -> int:
+    "Use `n` torch threads on the CPU (0: one per available core); return the number set."
+    if n < 0:
+        raise ValueError(f"cpu_threads={n}: use a positive number of threads, or 0 for one per available core.")
+    n = n or available_cpus()
+    torch.set_num_threads(n)
+    return n
+
+
+def cpu_thread_env(env: dict | None = None) -> dict:
+    """`env` (default: this process's) for a process about to start, e.g. a notebook kernel: one OpenMP thread per
+    available core, and workers that sleep while they wait; values already set are kept."""
+    env = dict(os.environ if env is None else env)
+    env.setdefault("OMP_NUM_THREADS", str(available_cpus()))
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return env
 
 # %% ../nbs/00_core.ipynb #99beb69e
 def atomic_write(path: Path | str, write: Any) -> Path:

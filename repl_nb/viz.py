@@ -17,11 +17,11 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from .core import check_name
+from .core import atomic_write, check_name, load_settings
 
 # %% auto #0
-__all__ = ['LEGEND_BELOW', 'LEGEND_MARGIN', 'REGION_PALETTE', 'EDGE_COLOUR', 'log_step_axis', 'training_curves',
-           'confusion_heatmap', 'region_buckets', 'partition_figure', 'lc_map_figure', 'save_figure']
+__all__ = ['LEGEND_BELOW', 'LEGEND_MARGIN', 'REGION_PALETTE', 'EDGE_COLOUR', 'PLOTLY_JS', 'log_step_axis', 'training_curves',
+           'confusion_heatmap', 'region_buckets', 'partition_figure', 'lc_map_figure', 'share_plotly_js', 'save_figure']
 
 # %% ../nbs/80_viz.ipynb #1b67302e
 # Legends sit in rows at the bottom of the figure, under the x axis title and clear of the title and of a right-hand
@@ -169,6 +169,28 @@ def lc_map_figure(u: torch.Tensor, v: torch.Tensor, lc: torch.Tensor, title: str
 
 # %% ../nbs/80_viz.ipynb #b398fd7d
 _png_warned = False
+PLOTLY_JS = "plotly.min.js"
+
+
+def share_plotly_js(runs_dir: Path | str) -> Path:
+    "Write `runs_dir/plotly.min.js` (once): the copy every figure of every run under `runs_dir` loads."
+    path = Path(runs_dir) / PLOTLY_JS
+    if not path.is_file():
+        from plotly.offline import get_plotlyjs
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: Path(tmp).write_text(get_plotlyjs(), encoding="utf-8"))
+    return path
+
+
+def _plotly_js_for(folder: Path) -> str:
+    """The `include_plotlyjs` of a figure saved in `folder`: the shared copy of the runs folder it sits in (a parent
+    up to three levels up holding one, or the `runs_dir` setting), else a copy in `folder` itself."""
+    folder = folder.resolve()
+    runs = load_settings().runs_dir.resolve()
+    for parent in list(folder.parents)[:3]:
+        if (parent / PLOTLY_JS).is_file() or parent == runs:
+            return os.path.relpath(share_plotly_js(parent), folder)
+    return "directory"
 
 
 def save_figure(fig: go.Figure, folder: Path | str, name: str, png: bool | None = None) -> list[Path]:
@@ -179,7 +201,7 @@ def save_figure(fig: go.Figure, folder: Path | str, name: str, png: bool | None 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     html = folder / f"{check_name(name, 'figure name')}.html"
-    fig.write_html(html, include_plotlyjs="directory", full_html=True)
+    fig.write_html(html, include_plotlyjs=_plotly_js_for(folder), full_html=True)
     written = [html]
     if png:
         try:
