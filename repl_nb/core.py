@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
-import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+
+# torch and safetensors are imported where they are used: `repl-nb --help` and `repl-nb list` then start at once
 
 # %% auto #0
 __all__ = ['SCALES', 'SETTINGS_SECTION', 'ENV_VARS', 'SETTINGS_FILE_VAR', 'VERDICTS', 'NO_VERDICT', 'Settings', 'parse_address',
@@ -139,6 +138,7 @@ def claim_check(claim: str, # what the paper claims, in a sentence
 # %% ../nbs/00_core.ipynb #5a35fbe4
 def seed_everything(seed: int) -> torch.Generator:
     "Seed Python, NumPy and torch (all devices); return a CPU `torch.Generator` seeded with `seed` for explicit use."
+    import torch
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -146,11 +146,13 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def _mps_available() -> bool:
+    import torch
     return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 
 def get_device(device: str | torch.device | None = None) -> torch.device:
     "The device to run on: `device` if given, else the setting (`REPL_NB_DEVICE`); 'auto' means cuda > mps > cpu."
+    import torch
     name = str(device) if device is not None else load_settings().device
     if name == "auto":
         if torch.cuda.is_available():
@@ -179,6 +181,7 @@ def available_cpus() -> int:
 
 def set_cpu_threads(n: int = 0) -> int:
     "Use `n` torch threads on the CPU (0: one per available core); return the number set."
+    import torch
     if n < 0:
         raise ValueError(f"cpu_threads={n}: use a positive number of threads, or 0 for one per available core.")
     n = n or available_cpus()
@@ -269,6 +272,7 @@ def new_run_dir(name: str, root: Path | str | None = None, stamp: str | None = N
 
 # %% ../nbs/00_core.ipynb #ddc8309f
 def _encode(obj: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
+    import torch
     if isinstance(obj, torch.Tensor):
         # clone: safetensors refuses tensors that share storage (tied weights, views)
         tensors[path] = obj.detach().to("cpu", copy=True).contiguous()
@@ -314,6 +318,7 @@ class CheckpointStore:
 
     def save(self, step: int, state: dict) -> Path:
         "Write `state` (nested dicts / lists of tensors and JSON values) as the checkpoint of `step`."
+        from safetensors.torch import save_file
         tensors: dict[str, torch.Tensor] = {}
         tree = _encode(state, "", tensors)
         metadata = {"tree": json.dumps(tree), "step": str(step)}
@@ -321,6 +326,8 @@ class CheckpointStore:
 
     def load(self, step: int | None = None, device: str | torch.device = "cpu") -> dict:
         "The state saved at `step` (default: the latest), tensors on `device`."
+        from safetensors import SafetensorError, safe_open
+        from safetensors.torch import load_file
         step = self.latest() if step is None else step
         path = self.path(step) if step is not None else None
         if path is None or not path.exists():
