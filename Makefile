@@ -55,3 +55,5 @@ bench: install
 	$(BIN)/python bench/losses.py
 	$(BIN)/python bench/splines.py
 	$(BIN)/python bench/classwise.py
+	$(BIN)/python bench/partition_redraw.py
+	$(BIN)/python bench/contention.py

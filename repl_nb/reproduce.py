@@ -515,6 +515,24 @@ class _LogLines:
         self.stream.flush()
 
 
+class _KernelStderr:
+    "The kernel's stderr for papermill: all of it into the run's log, `fit`'s progress lines onto `terminal` as well."
+
+    def __init__(self, log, terminal=None):
+        self.log, self.terminal = log, _LogLines(terminal) if terminal is not None else None
+
+    def write(self, text: str) -> None:
+        self.log.write(text)
+        if self.terminal is not None:
+            for line in text.replace("\r", "\n").splitlines():
+                if line.startswith("fit "):  # train.fit's plain progress (REPL_NB_PROGRESS=text), every 30 s
+                    self.terminal.write("  " + line)
+                    self.terminal.flush()
+
+    def flush(self) -> None:
+        self.log.flush()
+
+
 def _progress_bar(progress: bool, desc: str) -> bool | dict:
     if not progress:
         return False
@@ -545,7 +563,7 @@ def _execute(job: Job, run_dir: Path, progress: bool) -> tuple[str, str]:
             papermill.execute_notebook(
                 str(job.paper.notebook), str(executed), parameters={**job.params, "out_dir": str(run_dir)},
                 cwd=str(run_dir), kernel_name="python3", progress_bar=_progress_bar(progress, job.paper.name),
-                log_output=False, stdout_file=log, stderr_file=log)
+                log_output=False, stdout_file=log, stderr_file=_KernelStderr(log, sys.stderr if progress else None))
         except PapermillExecutionError as e:
             if e.ename == "KeyboardInterrupt":
                 return "interrupted", f"was interrupted in cell {e.exec_count}"
