@@ -389,6 +389,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'repl_nb.reproduce._host': ('reproduce.html#_host', 'repl_nb/reproduce.py'),
                                    'repl_nb.reproduce._href': ('reproduce.html#_href', 'repl_nb/reproduce.py'),
                                    'repl_nb.reproduce._is_claim_check': ('reproduce.html#_is_claim_check', 'repl_nb/reproduce.py'),
+                                   'repl_nb.reproduce._is_number': ('reproduce.html#_is_number', 'repl_nb/reproduce.py'),
                                    'repl_nb.reproduce._markdown': ('reproduce.html#_markdown', 'repl_nb/reproduce.py'),
                                    'repl_nb.reproduce._normal': ('reproduce.html#_normal', 'repl_nb/reproduce.py'),
                                    'repl_nb.reproduce._older_run': ('reproduce.html#_older_run', 'repl_nb/reproduce.py'),

@@ -25,8 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .core import (NO_VERDICT, SCALES, check_name, cpu_thread_env, get_device, load_settings, new_run_dir,
-                          read_json, write_json)
+from .core import (NO_VERDICT, SCALES, VERDICTS, check_name, cpu_thread_env, get_device, load_settings,
+                          new_run_dir, read_json, write_json)
 
 try:
     import fcntl  # run-folder locks (POSIX); without it, concurrent runners are not detected
@@ -371,6 +371,14 @@ def _e(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
 def _href(base: str, name: str) -> str:
     return _e(urllib.parse.quote(f"{base}{name}"))
 
@@ -422,6 +430,9 @@ def _run_html(info: dict, paper: Paper | None, base: str = "") -> str:
     if checks:
         parts.append(f"<h4>Claims</h4>{_scoreboard_html(checks)}")
     rows, more = headline_metrics(info["metrics"], paper.claims if paper else {})
+    if scale == "tiny":  # a claimed metric's text or flag, or any verdict-worded text, is a verdict: a smoke test has none
+        verdict_like = lambda r: (r[2] and not _is_number(r[1])) or r[1].startswith(VERDICTS)
+        rows = [(k, NO_VERDICT, c) if verdict_like((k, v, c)) else (k, v, c) for k, v, c in rows]
     row = lambda r: f"<tr><th>{_e(r[0])}</th><td>{_e(r[1])}</td><td class='claim'>{_e(r[2])}</td></tr>"
     table = ("<table><tr><th>metric</th><th>this run</th><th>the paper</th></tr>" + "".join(map(row, rows)) + "</table>"
              if rows else "<p class='muted'>no metrics.json</p>")
