@@ -7,7 +7,7 @@ CONSTRAINTS ?= constraints.txt
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: demo test install install-dev readme export bench
+.PHONY: demo test lab install install-dev install-lab readme export bench
 
 demo: install
 	$(BIN)/repl-nb reproduce lc_dynamics --scale small
@@ -15,8 +15,17 @@ demo: install
 test: install-dev
 	$(BIN)/python -m pytest
 
+# JupyterLab on the notebooks, on this machine only (127.0.0.1); as root it needs --allow-root. Kernels' OpenMP workers
+# sleep while they wait (a busy laptop slows a run in proportion). LAB_ARGS adds options (e.g. LAB_ARGS=--no-browser on
+# a remote machine reached through an SSH tunnel).
+LAB_ARGS ?=
+lab: install-lab
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=$(CURDIR)/nbs \
+		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+install-lab: $(VENV)/.installed-lab
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +36,10 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install -q -c $(CONSTRAINTS) -e ".[dev]"
+	touch $@
+
+$(VENV)/.installed-lab: $(VENV)/.installed
+	$(PIP) install -q -c $(CONSTRAINTS) -e ".[lab]"
 	touch $@
 
 # Developer loop: notebooks -> library, README and clean notebooks (the tests check all three).
@@ -42,3 +55,5 @@ bench: install
 	$(BIN)/python bench/losses.py
 	$(BIN)/python bench/splines.py
 	$(BIN)/python bench/classwise.py
+	$(BIN)/python bench/partition_redraw.py
+	$(BIN)/python bench/contention.py

@@ -16,6 +16,7 @@ import os
 import random
 import re
 import socket
+import sys
 import urllib.parse
 import warnings
 from datetime import datetime
@@ -23,17 +24,17 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
-import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+
+# torch and safetensors are imported where they are used: `repl-nb --help` and `repl-nb list` then start at once
 
 # %% auto #0
 __all__ = ['SCALES', 'SETTINGS_SECTION', 'ENV_VARS', 'SETTINGS_FILE_VAR', 'VERDICTS', 'NO_VERDICT', 'Settings', 'parse_address',
            'is_wildcard_host', 'escape_html', 'html_url', 'find_settings_file', 'load_settings', 'claim_check',
            'ArgumentError', 'ArgumentTypeError', 'check_number', 'check_positive', 'check_choice', 'check_tensor',
-           'check_finite', 'check_labels', 'seed_everything', 'get_device', 'remove_stale_temps', 'atomic_write',
-           'write_json', 'CorruptFileError', 'read_json', 'append_jsonl', 'write_jsonl', 'read_jsonl', 'check_name',
-           'inside_folder', 'new_run_dir', 'tensors_sha256', 'CheckpointStore', 'log_spaced_steps']
+           'check_finite', 'check_labels', 'seed_everything', 'get_device', 'available_cpus', 'set_cpu_threads',
+           'cpu_thread_env', 'remove_stale_temps', 'atomic_write', 'write_json', 'CorruptFileError', 'read_json',
+           'append_jsonl', 'write_jsonl', 'read_jsonl', 'check_name', 'inside_folder', 'new_run_dir', 'tensors_sha256',
+           'CheckpointStore', 'log_spaced_steps']
 
 # %% ../nbs/00_core.ipynb #e27cf83f
 SCALES = ("tiny", "small", "medium", "full")  # smoke test, minutes on a laptop, <= 20 min on a laptop, the paper on GPUs
@@ -194,7 +195,8 @@ def check_number(name: str, # the argument's name, as the caller spells it
                  fix: str = "", # how to fix a bad value, appended to the message
                 ) -> Any:
     "`value` if it is a finite (integer) number in the range, else an `ArgumentError` / `ArgumentTypeError` naming it."
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
+    torch = sys.modules.get("torch")  # a value can only be a tensor once torch is imported: no import here
+    if torch is not None and isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
     ok_types = (int, np.integer) if integer else (int, float, np.integer, np.floating)
     if isinstance(value, bool) or not isinstance(value, ok_types):
@@ -237,6 +239,7 @@ def check_tensor(name: str, # the argument's name
                  fix: str = "", # how to fix a bad value
                 ) -> torch.Tensor:
     "`t` if it is a tensor of the expected shape (and finite), else an `ArgumentError` / `ArgumentTypeError` naming it."
+    import torch
     if not isinstance(t, torch.Tensor):
         raise ArgumentTypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}.{_fix(fix)}")
     if shape is not None:
@@ -266,6 +269,7 @@ def check_tensor(name: str, # the argument's name
 
 def check_finite(name: str, t: torch.Tensor, fix: str = "") -> torch.Tensor:
     "`t` if it holds no NaN or infinite value, else an `ArgumentError` counting them."
+    import torch
     if t.is_floating_point() or t.is_complex():
         n_nan, n_inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
         if n_nan or n_inf:
@@ -277,6 +281,7 @@ def check_finite(name: str, t: torch.Tensor, fix: str = "") -> torch.Tensor:
 def check_labels(name: str, labels: Any, n_classes: int | None = None, length: int | None = None,
                  length_of: str = "", fix: str = "") -> torch.Tensor:
     "`labels` if it is a 1-D integer tensor (of `length`, in [0, n_classes)), else an error naming it."
+    import torch
     labels = check_tensor(name, labels, ndim=1, finite=False, fix=fix)
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         raise ArgumentTypeError(f"{name} must hold integer class indices, got dtype {labels.dtype}.{_fix(fix)}")
@@ -291,6 +296,7 @@ def check_labels(name: str, labels: Any, n_classes: int | None = None, length: i
 # %% ../nbs/00_core.ipynb #5a35fbe4
 def seed_everything(seed: int) -> torch.Generator:
     "Seed Python, NumPy and torch (all devices); return a CPU `torch.Generator` seeded with `seed` for explicit use."
+    import torch
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -298,11 +304,13 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def _mps_available() -> bool:
+    import torch
     return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 
 def get_device(device: str | torch.device | None = None) -> torch.device:
     "The device to run on: `device` if given, else the setting (`REPL_NB_DEVICE`); 'auto' means cuda > mps > cpu."
+    import torch
     name = str(device) if device is not None else load_settings().device
     if name == "auto":
         if torch.cuda.is_available():
@@ -319,6 +327,33 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     if chosen.type == "mps" and not _mps_available():
         raise RuntimeError(f"Device {name!r} was asked for but MPS is not available; use device='auto' or 'cpu'.")
     return chosen
+
+# %% ../nbs/00_core.ipynb #2101a2fa
+def available_cpus() -> int:
+    "Number of CPU cores this process may run on (its affinity mask where the OS has one), at least 1."
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # macOS and Windows have no affinity mask
+        return os.cpu_count() or 1
+
+
+def set_cpu_threads(n: int = 0) -> int:
+    "Use `n` torch threads on the CPU (0: one per available core); return the number set."
+    import torch
+    if n < 0:
+        raise ValueError(f"cpu_threads={n}: use a positive number of threads, or 0 for one per available core.")
+    n = n or available_cpus()
+    torch.set_num_threads(n)
+    return n
+
+
+def cpu_thread_env(env: dict | None = None) -> dict:
+    """`env` (default: this process's) for a process about to start, e.g. a notebook kernel: one OpenMP thread per
+    available core, and workers that sleep while they wait; values already set are kept."""
+    env = dict(os.environ if env is None else env)
+    env.setdefault("OMP_NUM_THREADS", str(available_cpus()))
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return env
 
 # %% ../nbs/00_core.ipynb #99beb69e
 _TMP_MARK = ".tmp-"  # temporary files are `.<name>.tmp-<pid>`
@@ -438,6 +473,7 @@ def new_run_dir(name: str, root: Path | str | None = None, stamp: str | None = N
 
 # %% ../nbs/00_core.ipynb #ddc8309f
 def _encode(obj: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
+    import torch
     if isinstance(obj, torch.Tensor):
         # clone: safetensors refuses tensors that share storage (tied weights, views)
         tensors[path] = obj.detach().to("cpu", copy=True).contiguous()
@@ -453,6 +489,7 @@ def _encode(obj: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
 
 def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
     "SHA-256 over the names, dtypes, shapes and bytes of `tensors` (CPU, contiguous), in name order."
+    import torch
     digest = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name]
@@ -493,6 +530,7 @@ class CheckpointStore:
 
     def save(self, step: int, state: dict) -> Path:
         "Write `state` (nested dicts / lists of tensors and JSON values) as the checkpoint of `step`."
+        from safetensors.torch import save_file
         tensors: dict[str, torch.Tensor] = {}
         tree = _encode(state, "", tensors)
         metadata = {"tree": json.dumps(tree), "step": str(step), "sha256": tensors_sha256(tensors)}
@@ -500,6 +538,8 @@ class CheckpointStore:
 
     def load(self, step: int | None = None, device: str | torch.device = "cpu") -> dict:
         "The state saved at `step` (default: the latest), tensors on `device`, after checking the file's checksum."
+        from safetensors import SafetensorError, safe_open
+        from safetensors.torch import load_file
         step = self.latest() if step is None else step
         path = self.path(step) if step is not None else None
         if path is None or not path.exists():

@@ -24,7 +24,8 @@ from .widgets import (checkpoint_partition_figure, class_heatmap, dynamics_curve
 
 # %% auto #0
 __all__ = ['RUN_MARKERS', 'find_sweeps', 'find_runs', 'describe_run', 'PerClassView', 'find_dynamics', 'lc_per_layer_figure',
-           'RegionDynamicsView', 'run_view', 'build_app', 'serve', 'main']
+           'RegionDynamicsView', 'run_view', 'run_curves', 'compare_figure', 'param_diff', 'CompareView', 'build_app',
+           'serve', 'main']
 
 # %% ../nbs/88_dashboard.ipynb #333aac52
 RUN_MARKERS = ("params.json", "metrics.json")
@@ -122,16 +123,20 @@ def lc_per_layer_figure(metrics: Sequence[dict], radius: float, probe: str = "tr
     "LC of each hidden layer at `probe` points for one radius, over training."
     import plotly.graph_objects as go
     from repl_nb.dynamics import series
+    from repl_nb.viz import LEGEND_BELOW, LEGEND_MARGIN, log_step_axis
     key = f"lc_{probe}_r{radius:g}"
     n_layers = max((len(r[key]) for r in metrics if isinstance(r.get(key), list)), default=0)
     fig = go.Figure()
     for layer in range(n_layers):
         s, v = series(metrics, key, layer)
         fig.add_trace(go.Scatter(x=[max(t, 1) for t in s], y=v, mode="lines", name=f"layer {layer + 1}"))
-    if step is not None:
-        fig.add_vline(x=max(step, 1), line=dict(color="black", width=1.5))
+    if step is not None:  # a cursor trace over the curves' range (data coordinates: no shape-on-log-axis ambiguity)
+        ys = [y for t in fig.data for y in t.y] or [0]
+        fig.add_trace(go.Scatter(x=[max(step, 1)] * 2, y=[min(ys), max(ys)], mode="lines", hoverinfo="skip",
+                                 line=dict(color="black", width=1.5), showlegend=False))
     fig.update_layout(template="plotly_white", title=f"LC per layer at {probe} points, radius {radius:g}",
-                      xaxis=dict(type="log", title="optimisation step"), yaxis_title="units changing sign")
+                      xaxis=log_step_axis([r["step"] for r in metrics if key in r]), yaxis_title="units changing sign",
+                      legend=LEGEND_BELOW, margin=LEGEND_MARGIN)
     return fig
 
 
@@ -176,15 +181,32 @@ class RegionDynamicsView:
         return self.panel
 
 # %% ../nbs/88_dashboard.ipynb #267b58e6
-def _table(d: dict) -> str:
+def _table(d: dict, head: Sequence[str] = ("name", "value")) -> str:
+    "A Markdown table of `d` (values formatted as in the report)."
+    from repl_nb.reproduce import _format
     if not d:
         return "_none_"
-    cell = lambda v: escape_html(f"{v:.4g}" if isinstance(v, float) else str(v)).replace("|", "\\|")
-    return "| name | value |\n|---|---|\n" + "\n".join(f"| {cell(k)} | {cell(v)} |" for k, v in d.items())
+    cell = lambda v: escape_html(v if isinstance(v, str) else _format(v)).replace("|", "\\|")
+    return f"| {' | '.join(head)} |\n|{'---|' * len(head)}\n" + "\n".join(f"| {cell(k)} | {cell(v)} |" for k, v in d.items())
+
+
+def _scoreboard(info: dict) -> str:
+    "The run's claims scoreboard as a Markdown table (`repl_nb.reproduce.scoreboard`), or '' without claim checks."
+    from repl_nb.reproduce import load_registry, scoreboard
+    try:
+        paper = load_registry().get(info["paper"])
+    except (FileNotFoundError, ValueError):
+        paper = None
+    rows = scoreboard(info, paper)
+    cell = lambda v: escape_html(str(v)).replace("|", "\\|")
+    return ("| claim | the paper | this run | verdict |\n|---|---|---|---|\n" +
+            "\n".join("| " + " | ".join(cell(c) for c in r[:3]) + f" | **{cell(r[3])}** |" for r in rows)) if rows else ""
 
 
 def run_view(run_dir: Path | str, runs_dir: Path | str) -> pn.Column:
-    "The page of one run folder."
+    "The page of one run folder: claims, then its interactive views, then metrics and parameters, then its figures."
+    from repl_nb.core import NO_VERDICT
+    from repl_nb.reproduce import claim_checks, flatten
     run_dir, runs_dir = Path(run_dir), Path(runs_dir)
     info = describe_run(run_dir)
     rel = run_dir.relative_to(runs_dir).as_posix()
@@ -195,12 +217,12 @@ def run_view(run_dir: Path | str, runs_dir: Path | str) -> pn.Column:
     if info["error"]:
         parts.append(pn.pane.Alert(f"This run failed: {escape_html(str(info['error'])[:500])}", alert_type="danger"))
     parts += [pn.pane.Alert(escape_html(p), alert_type="warning") for p in info["problems"]]
-    flat = {k: v for k, v in info["metrics"].items() if not isinstance(v, (dict, list))}
-    nested = {k: v for k, v in info["metrics"].items() if isinstance(v, (dict, list))}
-    parts.append(pn.Row(pn.Column("#### Metrics", pn.pane.Markdown(_table(flat))),
-                        pn.Column("#### Parameters", pn.pane.Markdown(_table(info["params"])))))
-    if nested:
-        parts.append(pn.pane.JSON(json.loads(json.dumps(nested, default=str)), depth=1, name="more metrics"))
+    if info["params"].get("scale") == "tiny":
+        parts.append(pn.pane.Alert(f"**{NO_VERDICT}**: a tiny run checks that the notebook runs end to end; its numbers "
+                                   "say nothing about the paper's claims.", alert_type="warning"))
+    board = _scoreboard(info)
+    if board:
+        parts.append(pn.Column("#### Claims", pn.pane.Markdown(board), sizing_mode="stretch_width"))
     tables = []
     for path in info["sweeps"]:
         try:
@@ -214,16 +236,74 @@ def run_view(run_dir: Path | str, runs_dir: Path | str) -> pn.Column:
         try:
             parts.append(RegionDynamicsView(folder, title=f"Region dynamics: {folder.relative_to(run_dir).as_posix() or '.'}").panel)
         except (ValueError, OSError) as e:
-            parts.append(pn.pane.Alert(f"Region dynamics of {escape_html(folder.name)}: {escape_html(e)}", alert_type="warning"))
+            parts.append(pn.pane.Alert(f"Region dynamics of {escape_html(folder.name)}: {escape_html(str(e))}", alert_type="warning"))
+    metrics = flatten({k: v for k, v in info["metrics"].items() if not claim_checks({k: v})})
+    parts.append(pn.Row(pn.Column("#### Metrics", pn.pane.Markdown(_table(metrics))),
+                        pn.Column("#### Parameters", pn.pane.Markdown(_table(info["params"])))))
     for name in info["figures"]:
         # sandboxed (scripts run, in an opaque origin): a figure page from someone else's run cannot act as the dashboard
         parts.append(pn.pane.HTML(f'<iframe sandbox="allow-scripts" src="{html_url("/runs", rel, name)}" '
                                   'style="width:100%;height:560px;border:0"></iframe>', sizing_mode="stretch_width", name=name))
     return pn.Column(*parts, sizing_mode="stretch_width")
 
+# %% ../nbs/88_dashboard.ipynb #faba22c8
+def run_curves(run_dir: Path | str, max_depth: int = 2) -> list[dict]:
+    "The training records of a run: its first `metrics.jsonl` (the run folder's own, else one in a sub-folder)."
+    from repl_nb.core import read_jsonl
+    run_dir = Path(run_dir)
+    found = sorted((p for p in run_dir.rglob("metrics.jsonl") if len(p.relative_to(run_dir).parts) <= max_depth),
+                   key=lambda p: len(p.parts))
+    return read_jsonl(found[0]) if found else []
 
-def build_app(runs_dir: Path | str | None = None) -> pn.Column:
-    "The dashboard: a run picker (newest first) and the page of the picked run."
+
+def compare_figure(curves: dict[str, list[dict]], key: str):
+    "The curve of `key` against the step for each run (label -> records), on the log-step axis."
+    import plotly.graph_objects as go
+    from repl_nb.viz import LEGEND_BELOW, LEGEND_MARGIN, log_step_axis
+    fig, steps = go.Figure(), [1]
+    for label, records in curves.items():
+        rows = [r for r in records if isinstance(r.get(key), (int, float))]
+        steps += [r["step"] for r in rows]
+        fig.add_trace(go.Scatter(x=[max(r["step"], 1) for r in rows], y=[r[key] for r in rows], name=label, mode="lines+markers"))
+    fig.update_layout(template="plotly_white", title=f"{key} of the selected runs", xaxis=log_step_axis(steps),
+                      yaxis_title=key, legend=LEGEND_BELOW, margin=LEGEND_MARGIN)
+    return fig
+
+
+def param_diff(params: dict[str, dict]) -> dict[str, list]:
+    "The parameters whose values differ between runs (label -> params.json): name -> the value of each run."
+    names = sorted({k for p in params.values() for k in p} - {"out_dir"})
+    values = {k: [p.get(k, "-") for p in params.values()] for k in names}
+    return {k: v for k, v in values.items() if any(x != v[0] for x in v)}
+
+
+class CompareView:
+    "Curves of several runs overlaid (one metric at a time) and the parameters that differ; `refresh` re-reads the curves."
+
+    def __init__(self, run_dirs: Sequence[Path | str]):
+        self.runs = {f"{Path(d).parent.name} / {Path(d).name}": Path(d) for d in run_dirs}
+        self.curves = {label: run_curves(d) for label, d in self.runs.items()}
+        keys = sorted({k for rs in self.curves.values() for r in rs for k, v in r.items()
+                       if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("step", "time")})
+        self.key = pn.widgets.Select(name="metric", options=keys, value="test_acc" if "test_acc" in keys else (keys or [None])[0])
+        self.figure = pn.pane.Plotly(compare_figure(self.curves, self.key.value), sizing_mode="stretch_width", height=460)
+        params = {label: describe_run(d)["params"] for label, d in self.runs.items()}
+        diff = param_diff(params)
+        table = ("| parameter | " + " | ".join(html.escape(l) for l in params) + " |\n|---|" + "---|" * len(params) + "\n" +
+                 "\n".join(f"| {html.escape(k)} | " + " | ".join(html.escape(str(x)) for x in v) + " |" for k, v in diff.items())
+                 if diff else "_the runs share every parameter_")
+        self.key.param.watch(self.refresh, "value")
+        self.panel = pn.Column("### Compare runs", self.key, self.figure, "#### Parameters that differ", pn.pane.Markdown(table),
+                               sizing_mode="stretch_width", css_classes=["compare-view"])
+
+    def refresh(self, event=None) -> None:
+        "Re-read every run's curves (a running run grows) and redraw."
+        self.curves = {label: run_curves(d) for label, d in self.runs.items()}
+        self.figure.object = compare_figure(self.curves, self.key.value)
+
+# %% ../nbs/88_dashboard.ipynb #076d8f11
+def build_app(runs_dir: Path | str | None = None, refresh_ms: int = 5_000) -> pn.Column:
+    "The dashboard: a run picker (newest first) and the page of the picked run; a picker of runs to compare."
     pn.extension("plotly")
     runs_dir = Path(runs_dir) if runs_dir is not None else load_settings().runs_dir
     report = ' &middot; <a href="/runs/report.html" target="_blank" rel="noopener">report of all runs</a>' if (runs_dir / "report.html").exists() else ""
@@ -233,8 +313,21 @@ def build_app(runs_dir: Path | str | None = None) -> pn.Column:
         return pn.Column(header, pn.pane.Markdown(f"No run folders under `{escape_html(runs_dir)}` yet: `repl-nb reproduce NAME` makes one."))
     options = {f"{r.parent.name} / {r.name}" + (" (per-class)" if find_sweeps(r) else ""): str(r) for r in runs}
     picker = pn.widgets.Select(name="run", options=options, value=str(runs[0]), width=480)
+    chosen = pn.widgets.MultiChoice(name="compare runs", options=options, value=[], width=900)
+
+    def compare(paths):
+        if len(paths) < 2:
+            return pn.pane.Markdown("_Pick two runs or more to overlay their curves._")
+        view = CompareView(paths)
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:  # served: live curves
+            pn.state.add_periodic_callback(view.refresh, period=refresh_ms)
+        return view.panel
+
     page = pn.bind(lambda path: run_view(Path(path), runs_dir), picker)
-    return pn.Column(header, picker, pn.panel(page), sizing_mode="stretch_width")
+    return pn.Column(header, pn.Tabs(("Run", pn.Column(picker, pn.panel(page), sizing_mode="stretch_width")),
+                                     ("Compare", pn.Column(chosen, pn.panel(pn.bind(compare, chosen)),
+                                                           sizing_mode="stretch_width")), dynamic=True),
+                     sizing_mode="stretch_width")
 
 # %% ../nbs/88_dashboard.ipynb #21f230f0
 def _run_files_handler():

@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sys
+import textwrap
 import threading
 import time
 import tomllib
@@ -22,8 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .core import (SCALES, CorruptFileError, check_name, escape_html, get_device, html_url, inside_folder,
-                   is_wildcard_host, load_settings, new_run_dir, read_json, remove_stale_temps, write_json)
+from .core import (NO_VERDICT, SCALES, VERDICTS, CorruptFileError, check_name, cpu_thread_env, escape_html,
+                          get_device, html_url, inside_folder, is_wildcard_host, load_settings, new_run_dir, read_json,
+                          remove_stale_temps, write_json)
 
 try:
     import fcntl  # run-folder locks (POSIX); without it, concurrent runners are not detected
@@ -33,8 +35,9 @@ except ImportError:  # pragma: no cover - Windows
 # %% auto #0
 __all__ = ['PAPERS_VAR', 'RUN_FILE', 'Paper', 'papers_folder', 'flatten', 'load_registry', 'get_paper', 'ParameterError',
            'notebook_parameters', 'parse_value', 'validate_parameters', 'Job', 'plan_jobs', 'run_lock', 'run_status',
-           'matching_runs', 'run_info', 'find_run_folders', 'headline_metrics', 'write_index', 'ReproductionError',
-           'Outcome', 'run_job', 'failure_text', 'reproduce', 'write_report', 'run_jobs', 'build_parser', 'main']
+           'matching_runs', 'run_info', 'find_run_folders', 'claim_checks', 'scoreboard', 'headline_metrics',
+           'write_index', 'ReproductionError', 'Outcome', 'run_job', 'failure_text', 'reproduce', 'write_report',
+           'run_jobs', 'build_parser', 'main']
 
 # %% ../nbs/90_reproduce.ipynb #c11c81df
 PAPERS_VAR = "REPL_NB_PAPERS"
@@ -292,7 +295,7 @@ def run_info(run_dir: Path | str) -> dict[str, Any]:
     return {"paper": run_dir.parent.name, "stamp": run_dir.name, "dir": run_dir, "status": run_status(run_dir),
             "params": load("params.json"), "metrics": load("metrics.json"), "error": load("error.json"),
             "seconds": record.get("seconds"), "device": record.get("device", ""),
-            "attempts": len(record.get("attempts", [])),
+            "attempts": len(record.get("attempts", [])), "outcome": (record.get("attempts") or [{}])[-1].get("outcome"),
             "figures": sorted(p.name for p in run_dir.glob("*.html") if p.name not in _SKIP_HTML and inside_folder(p, run_dir)),
             "pngs": sorted(p.name for p in run_dir.glob("*.png") if inside_folder(p, run_dir)),
             "notebook": notebooks[0].name if notebooks else None,
@@ -334,12 +337,32 @@ def _format(value: Any) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+def _is_claim_check(value: Any) -> bool:
+    return isinstance(value, dict) and "claim" in value and "verdict" in value
+
+
+def claim_checks(metrics: dict) -> list[tuple[str, dict]]:
+    "(key, record) of each claim check in a metrics.json: a value that is a `core.claim_check` record, or a list of them."
+    return [(k, r) for k, v in metrics.items() for r in (v if isinstance(v, list) else [v]) if _is_claim_check(r)]
+
+
+def scoreboard(info: dict, paper: Paper | None) -> list[tuple[str, str, str, str]]:
+    """(claim, the paper's number, this run, verdict) of each claim check of a run (`run_info`); at scale `tiny` the
+    verdict is `NO_VERDICT`, whatever the notebook wrote."""
+    tiny, claims = info["params"].get("scale") == "tiny", paper.claims if paper else {}
+    return [(r["claim"], _format(r.get("paper", claims.get(key, "-"))), _format(r.get("evidence", "-")),
+             NO_VERDICT if tiny else str(r["verdict"])) for key, r in claim_checks(info["metrics"])]
+
+
 def headline_metrics(metrics: dict, claims: dict[str, str], limit: int = 12) -> tuple[list[tuple], list[tuple]]:
     "(metric, value, claim) rows: the claimed metrics then the others up to `limit` rows; and the remaining rows."
-    flat = {k: v for k, v in flatten(metrics).items() if k != "summary"}
-    rows, used = [], set()
+    flat = {k: v for k, v in flatten({k: v for k, v in metrics.items() if not claim_checks({k: v})}).items()
+            if k != "summary"}
+    rows, used, checked = [], set(), [k for k, _ in claim_checks(metrics)]
     for pattern, claim in claims.items():
         keys = [k for k in flat if k == pattern or fnmatch.fnmatchcase(k, pattern)]
+        if not keys and any(fnmatch.fnmatchcase(k, pattern) for k in checked):
+            continue  # a claim check: the scoreboard shows it
         rows += [(k, _format(flat[k]), claim) for k in keys] or [(pattern, "-", claim)]
         used.update(keys)
     rest = [(k, _format(v), "") for k, v in flat.items() if k not in used]
@@ -359,10 +382,20 @@ table{border-collapse:collapse;font-size:.92em} th,td{text-align:left;padding:.2
 .finished{background:#2e7d32} .failed{background:#c62828} .running{background:#1565c0} .incomplete{background:#ef6c00}
 .claim{color:#4a148c} pre{white-space:pre-wrap;background:#f7f7f7;padding:.6em;max-height:24em;overflow:auto}
 details>summary{cursor:pointer;margin:.4em 0} .params{max-height:22em;overflow:auto}
+.smoke{background:#fff8e1;border-left:4px solid #f9a825;padding:.3em .8em} .verdict{font-weight:600}
+.lazy-fig,.figs iframe{width:100%;height:480px;border:1px solid #eee;background:#fafafa}
 """
 
 
 _e = escape_html  # every name, value and message reaching the page goes through the one escaper
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _href(base: str, name: str) -> str:
@@ -409,7 +442,16 @@ def _run_html(info: dict, paper: Paper | None, base: str = "") -> str:
              + (f" on {_e(info['device'])}" if info["device"] else "") + "".join(f" &middot; {a}" for a in links) + "</p>"]
     if info["error"]:
         parts.append(f"<pre class='error'>{_e(info['error'].get('error', ''))}</pre>")
+    if scale == "tiny":
+        parts.append(f"<p class='smoke'><b>{_e(NO_VERDICT)}</b>: a tiny run checks that the notebook runs end to end; "
+                     "its numbers say nothing about the paper's claims (run --scale small or larger for verdicts).</p>")
+    checks = scoreboard(info, paper)
+    if checks:
+        parts.append(f"<h4>Claims</h4>{_scoreboard_html(checks)}")
     rows, more = headline_metrics(info["metrics"], paper.claims if paper else {})
+    if scale == "tiny":  # a claimed metric's text or flag, or any verdict-worded text, is a verdict: a smoke test has none
+        verdict_like = lambda r: (r[2] and not _is_number(r[1])) or r[1].startswith(VERDICTS)
+        rows = [(k, NO_VERDICT, c) if verdict_like((k, v, c)) else (k, v, c) for k, v, c in rows]
     row = lambda r: f"<tr><th>{_e(r[0])}</th><td>{_e(r[1])}</td><td class='claim'>{_e(r[2])}</td></tr>"
     table = ("<table><tr><th>metric</th><th>this run</th><th>the paper</th></tr>" + "".join(map(row, rows)) + "</table>"
              if rows else "<p class='muted'>no metrics.json</p>")
@@ -425,9 +467,10 @@ def _run_html(info: dict, paper: Paper | None, base: str = "") -> str:
         parts.append(f"<h4>Findings</h4>{_markdown(info['findings'])}")
     if info["figures"]:
         parts.append("<div class='figs'>" + "".join(
-            # no sandbox attribute: a sandboxed frame may not load plotly.min.js from disk. A figure still cannot act
-            # as the page: from disk every file is its own origin, and the dashboard serves run files with a sandbox CSP
-            f"<iframe loading='lazy' title='{_e(f)}' src='{_href(base, f)}'></iframe>" for f in info["figures"]) + "</div>")
+            # placeholders that become iframes near the viewport; no sandbox attribute: a sandboxed frame may not load
+            # plotly.min.js from disk. A figure still cannot act as the page: from disk every file is its own origin, and
+            # the dashboard serves run files with a sandbox CSP
+            f"<div class='lazy-fig' data-title='{_e(f)}' data-src='{_href(base, f)}'></div>" for f in info["figures"]) + "</div>")
     if info["pngs"]:
         parts.append("<div class='thumbs'>" + "".join(
             f"<a href='{_href(base, p)}'><img loading='lazy' alt='{_e(p)}' src='{_href(base, p)}'></a>"
@@ -435,15 +478,38 @@ def _run_html(info: dict, paper: Paper | None, base: str = "") -> str:
     return f"<div class='run'>{''.join(parts)}</div>"
 
 
+# Figures are placeholders until they come near the screen: a page of hundreds of runs then starts as fast as one
+# (each figure is a page of its own, with plotly.js to parse).
+_LAZY_FIGURES = """
+const seen = new IntersectionObserver(entries => entries.forEach(e => {
+  if (!e.isIntersecting) return;
+  const frame = document.createElement('iframe');
+  frame.src = e.target.dataset.src; frame.title = e.target.dataset.title;
+  seen.unobserve(e.target); e.target.replaceWith(frame);
+}), {rootMargin: '400px'});
+document.querySelectorAll('.lazy-fig').forEach(d => seen.observe(d));
+"""
+
+
 def _page(title: str, body: str) -> str:
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
-            f"<style>{_STYLE}</style></head><body>{body}</body></html>")
+            f"<style>{_STYLE}</style></head><body>{body}<script>{_LAZY_FIGURES}</script></body></html>")
+
+
+def _scoreboard_html(rows: Sequence[Sequence[str]], first: str = "") -> str:
+    "A claims scoreboard table; `first` names an extra leading column (rows then carry its HTML first)."
+    head = (f"<th>{_e(first)}</th>" if first else "") + "<th>claim</th><th>the paper</th><th>this run</th><th>verdict</th>"
+    cells = lambda r: "".join(f"<td>{c}</td>" for c in r[:-4]) + "".join(f"<td>{_e(c)}</td>" for c in r[-4:-1]) + \
+        f"<td class='verdict'>{_e(r[-1])}</td>"
+    return f"<table class='scoreboard'><tr>{head}</tr>{''.join(f'<tr>{cells(r)}</tr>' for r in rows)}</table>"
 
 
 def write_index(run_dir: Path | str, paper: Paper | None = None) -> Path:
     "Write `run_dir/index.html`: the run's paper, parameters, metrics and figures."
     run_dir = Path(run_dir)
     info = run_info(run_dir)
+    if info["outcome"]:  # the runner writes this page while it still holds the run's lock: its record says how it ended
+        info["status"] = {"done": "finished", "failed": "failed"}.get(info["outcome"], "incomplete")
     body = _paper_head(paper, info["paper"], 1) + _run_html(info, paper)
     (run_dir / "index.html").write_text(_page(f"{info['paper']} / {info['stamp']}", body))
     return run_dir / "index.html"
@@ -480,6 +546,24 @@ class _LogLines:
 
     def flush(self) -> None:
         self.stream.flush()
+
+
+class _KernelStderr:
+    "The kernel's stderr for papermill: all of it into the run's log, `fit`'s progress lines onto `terminal` as well."
+
+    def __init__(self, log, terminal=None):
+        self.log, self.terminal = log, _LogLines(terminal) if terminal is not None else None
+
+    def write(self, text: str) -> None:
+        self.log.write(text)
+        if self.terminal is not None:
+            for line in text.replace("\r", "\n").splitlines():
+                if line.startswith("fit "):  # train.fit's plain progress (REPL_NB_PROGRESS=text), every 30 s
+                    self.terminal.write("  " + line)
+                    self.terminal.flush()
+
+    def flush(self) -> None:
+        self.log.flush()
 
 
 def _progress_bar(progress: bool, desc: str) -> bool | dict:
@@ -524,11 +608,13 @@ def _execute(job: Job, run_dir: Path, progress: bool) -> tuple[str, str]:
         log.write(f"--- {datetime.now().isoformat(timespec='seconds')} {job.paper.name} ({job.scale})\n")
         log.flush()
         os.environ["REPL_NB_PROGRESS"] = "text"  # fit's progress as plain lines in run.log, not a notebook widget
+        os.environ.update(cpu_thread_env())  # the kernel: threads per available core, OpenMP workers that sleep when idle
         try:
             papermill.execute_notebook(
                 str(job.paper.notebook), str(executed), parameters={**job.params, "out_dir": str(run_dir)},
                 cwd=str(run_dir), kernel_name="python3", progress_bar=_progress_bar(progress, job.paper.name),
-                log_output=False, stdout_file=log, stderr_file=log, config=_KERNEL_CONFIG)
+                log_output=False, stdout_file=log, stderr_file=_KernelStderr(log, sys.stderr if progress else None),
+                config=_KERNEL_CONFIG)
         except PapermillExecutionError as e:
             if e.ename == "KeyboardInterrupt":
                 return "interrupted", f"was interrupted in cell {e.exec_count}"
@@ -600,6 +686,8 @@ def run_job(job: Job, out: Path | str | None = None, progress: bool = True, forc
         return claimed
     run_dir, lock, resumed = claimed
     try:
+        from repl_nb.viz import share_plotly_js
+        share_plotly_js(root)  # the one plotly.js that every run's figures load
         record = _attempts(run_dir) if resumed else {"attempts": []}
         if resumed and (run_dir / "error.json").exists():  # the failure becomes history: the run goes on
             failure = read_json(run_dir / "error.json") if _readable(run_dir / "error.json") else {}
@@ -673,6 +761,9 @@ def write_report(runs_dir: Path | str | None = None, registry: dict[str, Paper] 
     else:
         body.append("<table><tr><th>paper</th><th>latest</th><th>scale</th><th>time</th><th>run</th><th>runs</th></tr>"
                     f"{overview}</table>")
+        board = [(f"<a href='#{_e(n)}'>{_e(n)}</a>", *row) for n, i in infos.items() for row in scoreboard(i[0], registry.get(n))]
+        if board:
+            body.append(f"<h2>Claims (latest run of each paper)</h2>{_scoreboard_html(board, 'paper')}")
     for name, runs_of in infos.items():
         paper = registry.get(name)
         section = [_paper_head(paper, name), _run_html(runs_of[0], paper, f"{name}/{runs_of[0]['stamp']}/")]
@@ -686,13 +777,16 @@ def write_report(runs_dir: Path | str | None = None, registry: dict[str, Paper] 
 
 # %% ../nbs/90_reproduce.ipynb #d7d54665
 def _table(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    "Rows as aligned text columns; a cell holding newlines spans several lines of its row."
+    cells = [[str(c).split("\n") for c in r] for r in rows]
+    widths = [max(len(line) for r in cells for line in r[i]) for i in range(len(cells[0]))]
+    return "\n".join("  ".join((c[k] if k < len(c) else "").ljust(w) for c, w in zip(r, widths)).rstrip()
+                     for r in cells for k in range(max(map(len, r))))
 
 
 def _cmd_list(args) -> int:
     rows = [("name", "arXiv", "reproduces", *(f"{s}" for s in SCALES))]
-    rows += [(p.name, p.arxiv or "-", p.reproduces[:60], *(p.expected.get(s, "-") for s in SCALES))
+    rows += [(p.name, p.arxiv or "-", textwrap.fill(p.reproduces, 48), *(p.expected.get(s, "-") for s in SCALES))
              for p in load_registry().values()]
     print(_table(rows))
     return 0

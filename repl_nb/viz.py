@@ -6,34 +6,51 @@ when a renderer is available)."""
 # %% ../nbs/80_viz.ipynb #311b28e6
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from .core import check_name
+from .core import atomic_write, check_name, load_settings
 
 # %% auto #0
-__all__ = ['REGION_PALETTE', 'training_curves', 'confusion_heatmap', 'partition_figure', 'lc_map_figure', 'save_figure']
+__all__ = ['LEGEND_BELOW', 'LEGEND_MARGIN', 'REGION_PALETTE', 'EDGE_COLOUR', 'PLOTLY_JS', 'log_step_axis', 'training_curves',
+           'confusion_heatmap', 'region_buckets', 'partition_figure', 'lc_map_figure', 'share_plotly_js', 'save_figure']
 
 # %% ../nbs/80_viz.ipynb #1b67302e
+# Legends sit in rows at the bottom of the figure, under the x axis title and clear of the title and of a right-hand
+# axis; `LEGEND_MARGIN` leaves room for up to three rows.
+LEGEND_BELOW = dict(orientation="h", yref="container", yanchor="bottom", y=0.01, xanchor="left", x=0)
+LEGEND_MARGIN = dict(t=60, b=130)
+
+
+def log_step_axis(steps: Sequence[int], title: str = "optimisation step") -> dict:
+    "A log x axis over the whole run (step 0 drawn at 1), a tenth of a decade of room on both sides."
+    lo, hi = max(min(steps), 1), max(max(steps), 1)
+    return dict(type="log", title=title, range=[math.log10(lo) - 0.1, math.log10(hi) + 0.1])
+
+
 def training_curves(metrics: Sequence[dict], keys: Sequence[str] = ("train_acc", "test_acc"),
                     title: str = "", log_x: bool = True, secondary: Sequence[str] = ()) -> go.Figure:
     "Lines of `keys` (and of `secondary` keys on a right-hand axis) against the step of each metrics record."
     fig = make_subplots(specs=[[{"secondary_y": bool(secondary)}]])
+    all_steps = []
     for key in [*keys, *secondary]:
         rows = [r for r in metrics if key in r]
         if not rows:
             raise KeyError(f"No metrics record has {key!r}; available keys: {sorted({k for r in metrics for k in r})}.")
         steps = [max(r["step"], 1) if log_x else r["step"] for r in rows]
+        all_steps += steps
         fig.add_trace(go.Scatter(x=steps, y=[r[key] for r in rows], name=key, mode="lines+markers"),
                       secondary_y=key in secondary)
-    fig.update_xaxes(type="log" if log_x else "linear", title="optimisation step")
-    fig.update_layout(title=title, template="plotly_white", hovermode="x unified", legend=dict(orientation="h", y=-0.2))
+    fig.update_xaxes(log_step_axis(all_steps) if log_x else dict(type="linear", title="optimisation step"))
+    fig.update_layout(title=title, template="plotly_white", hovermode="x unified", legend=LEGEND_BELOW, margin=LEGEND_MARGIN)
     return fig
 
 # %% ../nbs/80_viz.ipynb #bd8893b5
@@ -54,35 +71,70 @@ def confusion_heatmap(matrix: torch.Tensor, class_names: Sequence[str], normaliz
 # %% ../nbs/80_viz.ipynb #48e16191
 REGION_PALETTE = ["#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69", "#fccde5",
                   "#d9d9d9", "#bc80bd", "#ccebc5", "#ffed6f"]
+EDGE_COLOUR = (40, 40, 40, 0.45)
 
 
-def _polyline(polygons, close: bool = True):
-    "x and y lists of polygons separated by None (plotly's gaps)."
-    xs, ys = [], []
+def region_buckets(n: int) -> list[int]:
+    "The colour (index into `REGION_PALETTE`) of each of `n` regions: a fixed shuffle, so neighbours rarely share one."
+    return (torch.randperm(n, generator=torch.Generator().manual_seed(0)) % len(REGION_PALETTE)).tolist()
+
+
+def _polyline(polygons: Sequence[np.ndarray], close: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    "x and y float32 arrays of polygons separated by NaN (plotly's gaps; numpy arrays travel as compact binary)."
+    if not len(polygons):
+        return np.zeros(0, np.float32), np.zeros(0, np.float32)
+    gap = np.full((1, 2), np.nan, np.float32)
+    parts = []
     for p in polygons:
-        pts = torch.cat([p, p[:1]]) if close else p
-        xs += pts[:, 0].tolist() + [None]
-        ys += pts[:, 1].tolist() + [None]
-    return xs, ys
+        parts += [p, p[:1], gap] if close else [p, gap]
+    xy = np.concatenate(parts).astype(np.float32)
+    return xy[:, 0], xy[:, 1]
+
+
+def _regions_image(polygons: Sequence[np.ndarray], buckets: list[int], lo: np.ndarray, hi: np.ndarray,
+                   edges: bool, pixels: int = 900) -> str:
+    "The regions painted into a PNG data URI, `pixels` on the longer side: fills in bucket colours, edges blended over."
+    import base64, io
+    from PIL import Image, ImageDraw
+    scale = pixels / max(float((hi - lo).max()), 1e-12)
+    size = tuple(max(int(round(float(s) * scale)), 1) for s in hi - lo)
+    fills, lines = Image.new("RGBA", size, (255, 255, 255, 0)), Image.new("RGBA", size, (0, 0, 0, 0))
+    fill, line = ImageDraw.Draw(fills), ImageDraw.Draw(lines)
+    colours = [tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) + (255,) for c in REGION_PALETTE]
+    edge = EDGE_COLOUR[:3] + (int(255 * EDGE_COLOUR[3]),)
+    for p, b in zip(polygons, buckets):
+        xy = [((x - lo[0]) * scale, (hi[1] - y) * scale) for x, y in p.tolist()]  # image rows run downwards
+        fill.polygon(xy, fill=colours[b])
+        if edges:
+            line.polygon(xy, outline=edge)
+    buffer = io.BytesIO()
+    Image.alpha_composite(fills, lines).save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def partition_figure(partition, boundary: bool = True, edges: bool = True, points: torch.Tensor | None = None,
-                     point_labels: Sequence | None = None, title: str = "", max_hover: int = 20_000) -> go.Figure:
-    "Regions of a `Partition2D` in random colours, their edges, the decision boundary, and optional points (plane coords)."
-    polygons = partition.polygons
-    bucket = torch.randperm(len(polygons), generator=torch.Generator().manual_seed(0)) % len(REGION_PALETTE)
+                     point_labels: Sequence | None = None, title: str = "", max_hover: int = 2_000,
+                     max_vector: int = 3_000) -> go.Figure:
+    """Regions of a `Partition2D` in random colours with their edges, the decision boundary, and optional points (plane
+    coords), on equal axes fitted to the partition's domain. Above `max_vector` regions the regions are one image."""
+    polygons = [np.asarray(torch.as_tensor(p).detach().cpu(), dtype=np.float32) for p in partition.polygons]
+    buckets = region_buckets(len(polygons))
+    corners = np.concatenate(polygons) if polygons else np.zeros((1, 2), np.float32)
+    lo, hi = corners.min(0), corners.max(0)
     fig = go.Figure()
-    for b, colour in enumerate(REGION_PALETTE):
-        xs, ys = _polyline([p for p, k in zip(polygons, bucket.tolist()) if k == b])
-        if xs:
-            fig.add_trace(go.Scatter(x=xs, y=ys, fill="toself", fillcolor=colour, mode="none", hoverinfo="skip",
-                                     showlegend=False))
-    if edges:
-        xs, ys = _polyline(polygons)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(40,40,40,0.45)", width=0.6),
-                                 hoverinfo="skip", name="region edges"))
+    if len(polygons) > max_vector:  # a browser draws 10^4 filled paths in seconds, one image at once
+        fig.add_layout_image(source=_regions_image(polygons, buckets, lo, hi, edges), xref="x", yref="y", x=float(lo[0]),
+                             y=float(hi[1]), sizex=float(hi[0] - lo[0]), sizey=float(hi[1] - lo[1]), sizing="stretch",
+                             layer="below")
+    else:  # one trace per colour, drawing its regions' fills and outlines: ~12 traces whatever the number of regions
+        line = dict(color=f"rgba{EDGE_COLOUR}", width=0.6)
+        for b, colour in enumerate(REGION_PALETTE):
+            xs, ys = _polyline([p for p, k in zip(polygons, buckets) if k == b])
+            if len(xs):
+                fig.add_trace(go.Scatter(x=xs, y=ys, fill="toself", fillcolor=colour, mode="lines" if edges else "none",
+                                         line=line, hoverinfo="skip", showlegend=False))
     if boundary:
-        seg = partition.decision_boundary().cpu()
+        seg = partition.decision_boundary().cpu().numpy()
         xs, ys = _polyline(list(seg), close=False)
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="crimson", width=2.5), name="decision boundary"))
     if partition.n_regions <= max_hover and hasattr(partition, "region_stats"):  # stored partitions keep no stats
@@ -90,7 +142,7 @@ def partition_figure(partition, boundary: bool = True, edges: bool = True, point
         c = partition.centroids().cpu()
         text = [f"region {i}<br>area {a:.3g}<br>{n} vertices<br>eccentricity {e:.2f}" for i, (a, n, e) in
                 enumerate(zip(stats["area"].tolist(), stats["n_vertices"].tolist(), stats["eccentricity"].tolist()))]
-        fig.add_trace(go.Scatter(x=c[:, 0].tolist(), y=c[:, 1].tolist(), mode="markers", marker=dict(size=4, opacity=0),
+        fig.add_trace(go.Scatter(x=c[:, 0].numpy(), y=c[:, 1].numpy(), mode="markers", marker=dict(size=4, opacity=0),
                                  hovertext=text, hoverinfo="text", showlegend=False))
     if points is not None:
         pts = torch.as_tensor(points).cpu()
@@ -98,19 +150,47 @@ def partition_figure(partition, boundary: bool = True, edges: bool = True, point
                                  marker=dict(size=7, color=list(point_labels) if point_labels is not None else "black",
                                              colorscale="Viridis", line=dict(color="white", width=1))))
     fig.update_layout(title=title or f"{partition.n_regions} linear regions", template="plotly_white",
-                      xaxis=dict(scaleanchor="y", title="u"), yaxis=dict(title="v"), legend=dict(orientation="h", y=-0.12))
+                      xaxis=dict(range=[float(lo[0]), float(hi[0])], scaleanchor="y", scaleratio=1, constrain="domain",
+                                 title="u", showgrid=False, zeroline=False),
+                      yaxis=dict(range=[float(lo[1]), float(hi[1])], constrain="domain", title="v", showgrid=False,
+                                 zeroline=False),
+                      legend=LEGEND_BELOW, margin=dict(l=50, r=20, t=60, b=110))
     return fig
 
 
 def lc_map_figure(u: torch.Tensor, v: torch.Tensor, lc: torch.Tensor, title: str = "local complexity") -> go.Figure:
-    "Heat map of an LC grid (v, u) (summed over layers when a layer axis is present)."
+    "Heat map of an LC grid (v, u) (summed over layers when a layer axis is present), on equal axes fitted to the grid."
     z = lc.sum(-1) if lc.ndim == 3 else lc
     fig = go.Figure(go.Heatmap(x=u.tolist(), y=v.tolist(), z=z.tolist(), colorscale="Magma", colorbar=dict(title="LC")))
-    fig.update_layout(title=title, template="plotly_white", xaxis=dict(scaleanchor="y", title="u"), yaxis=dict(title="v"))
+    fig.update_layout(title=title, template="plotly_white",
+                      xaxis=dict(scaleanchor="y", scaleratio=1, constrain="domain", title="u"),
+                      yaxis=dict(constrain="domain", title="v"))
     return fig
 
 # %% ../nbs/80_viz.ipynb #b398fd7d
 _png_warned = False
+PLOTLY_JS = "plotly.min.js"
+
+
+def share_plotly_js(runs_dir: Path | str) -> Path:
+    "Write `runs_dir/plotly.min.js` (once): the copy every figure of every run under `runs_dir` loads."
+    path = Path(runs_dir) / PLOTLY_JS
+    if not path.is_file():
+        from plotly.offline import get_plotlyjs
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: Path(tmp).write_text(get_plotlyjs(), encoding="utf-8"))
+    return path
+
+
+def _plotly_js_for(folder: Path) -> str:
+    """The `include_plotlyjs` of a figure saved in `folder`: the shared copy of the runs folder it sits in (a parent
+    up to three levels up holding one, or the `runs_dir` setting), else a copy in `folder` itself."""
+    folder = folder.resolve()
+    runs = load_settings().runs_dir.resolve()
+    for parent in list(folder.parents)[:3]:
+        if (parent / PLOTLY_JS).is_file() or parent == runs:
+            return os.path.relpath(share_plotly_js(parent), folder)
+    return "directory"
 
 
 def save_figure(fig: go.Figure, folder: Path | str, name: str, png: bool | None = None) -> list[Path]:
@@ -121,7 +201,7 @@ def save_figure(fig: go.Figure, folder: Path | str, name: str, png: bool | None 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     html = folder / f"{check_name(name, 'figure name')}.html"
-    fig.write_html(html, include_plotlyjs="directory", full_html=True)
+    fig.write_html(html, include_plotlyjs=_plotly_js_for(folder), full_html=True)
     written = [html]
     if png:
         try:

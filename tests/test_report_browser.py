@@ -64,6 +64,7 @@ def test_report_renders_offline_without_console_errors(tmp_path):
         # the latest quickstart run shows its two figures side by side, drawn by plotly inside their frames
         latest = page.locator("section:has(h2#quickstart) > .run")
         frames = latest.locator(".figs iframe")
+        frames.nth(1).wait_for(timeout=30_000)  # placeholders near the screen become frames
         assert frames.count() == 2
         boxes = [frames.nth(i).bounding_box() for i in range(2)]
         assert abs(boxes[0]["y"] - boxes[1]["y"]) < 1 and boxes[1]["x"] > boxes[0]["x"] + boxes[0]["width"] - 1
@@ -80,9 +81,10 @@ def test_report_renders_offline_without_console_errors(tmp_path):
         older.locator("details summary").first.click()
         assert older.locator(".run").first.is_visible() and "20250101-000000" in older.inner_text()
 
-        # frames load lazily: the one further down draws once scrolled to
+        # frames are made when near the screen: the one further down draws once scrolled to
+        page.locator("section:has(h2#fair_ensemble) .figs > *").scroll_into_view_if_needed()  # placeholder or frame
         lower = page.locator("section:has(h2#fair_ensemble) .figs iframe")
-        lower.scroll_into_view_if_needed()
+        lower.wait_for(timeout=30_000)
         lower.element_handle().content_frame().wait_for_selector(".main-svg", timeout=30_000)
         page.set_viewport_size({"width": 1400, "height": page.evaluate("document.body.scrollHeight")})
         page.wait_for_timeout(500)  # a frame outside the viewport is not painted: show the whole page at once
@@ -91,4 +93,42 @@ def test_report_renders_offline_without_console_errors(tmp_path):
         browser.close()
     print(f"report screenshot: {shot}")
     assert outside == [], f"the report loaded from the network: {outside}"
+    assert problems == [], problems
+
+
+def test_report_of_500_runs_loads_figures_lazily(tmp_path):
+    "500 runs (50 papers x 10 runs, two figures each, one shared plotly.js): the page opens with only the frames near the"
+    " screen, scrolling makes and draws the next ones, and the browser console stays clean."
+    import shutil
+    import time
+    from playwright.sync_api import sync_playwright
+    from repl_nb.viz import share_plotly_js
+    runs = tmp_path / "runs"
+    share_plotly_js(runs)
+    template = make_run(runs, "paper_00", "20250101-000000", {"steps": 1}, {"test_acc": 0.5}, figures=2)
+    for p in range(50):
+        for r in range(10):
+            if (p, r) != (0, 0):
+                shutil.copytree(template, runs / f"paper_{p:02d}" / f"20250101-{r:06d}")
+    assert main(["report", str(runs)]) == 0
+    page_file = runs / "report.html"
+    assert page_file.read_text().count("class='lazy-fig'") == 1000
+    problems = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        start = time.perf_counter()
+        page.goto(page_file.as_uri(), wait_until="load", timeout=120_000)
+        print(f"report of 500 runs: loaded in {time.perf_counter() - start:.2f} s (wall, on a shared machine)")
+        made = page.locator(".figs iframe").count()
+        assert made <= 12, f"{made} frames made at load: figures far below the screen should wait"
+        for paper in ("paper_00", "paper_49"):  # scrolled to, a run's figures are made and drawn
+            page.locator(f"section:has(h2#{paper}) > .run .figs > *").first.scroll_into_view_if_needed()
+            frame = page.locator(f"section:has(h2#{paper}) > .run .figs iframe").first
+            frame.wait_for(timeout=60_000)
+            frame.element_handle().content_frame().wait_for_selector(".main-svg", timeout=60_000)
+        assert page.locator(".figs iframe").count() < 40  # only what was scrolled past was made
+        browser.close()
     assert problems == [], problems

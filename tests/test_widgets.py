@@ -31,17 +31,17 @@ def test_explorer_shows_the_tables_numbers_at_every_strength(S, R, C, seed):
     for i, s in enumerate(table.strengths):
         ex.slider.value = s
         acc = table.accuracy[i].mean(0)
-        bars, lost = ex.bars.data
+        bars, lost = ex.bars.figure.data
         assert close(bars.y, sorted(acc.tolist())), "bars: the seed-mean accuracies, worst first"
         assert [table.class_names.index(n) for n in bars.x] == torch.argsort(acc, stable=True).tolist()
         order = [table.class_names.index(n) for n in bars.x]
         assert close(lost.y, [max(0.0, (ref[c] - acc[c]).item()) for c in order])
         cm = table.confusion[i].sum(0)
-        assert close([v for row in ex.heatmap.data[0].z for v in row], (cm / cm.sum(1, keepdim=True)).flatten().tolist())
+        assert close([v for row in ex.heatmap.figure.data[0].z for v in row], (cm / cm.sum(1, keepdim=True)).flatten().tolist())
         for c in sorted({i % C, C - 1}):  # two classes per strength keep the test quick
             ex.picker.value = c
             shares = (table.confusion[i, :, c] / table.confusion[i, :, c].sum(-1, keepdim=True)).mean(0)
-            dest = ex.errors.data[0]
+            dest = ex.errors.figure.data[0]
             assert table.class_names[c] not in dest.x
             assert close(dest.y, sorted([shares[l].item() for l in range(C) if l != c], reverse=True))
 
@@ -52,12 +52,12 @@ def test_moving_the_slider_changes_the_figures():
     table.confusion[0, :, 2, 4] += 9
     ex = PerClassExplorer(table)
     ex.slider.value = 1.0
-    bars, heat, errors = ex.bars.data[0].y, ex.heatmap.data[0].z, ex.errors.data[0].y
+    bars, heat, errors = ex.bars.figure.data[0].y, ex.heatmap.figure.data[0].z, ex.errors.figure.data[0].y
     ex.slider.value = 0.1
-    assert ex.bars.data[0].y != bars and ex.heatmap.data[0].z != heat and ex.errors.data[0].y != errors
-    assert ex.bars.data[0].x[0] == "class 2" and ex.bars.layout.title.text.startswith("Per-class accuracy at crop scale s=0.1")
+    assert ex.bars.figure.data[0].y != bars and ex.heatmap.figure.data[0].z != heat and ex.errors.figure.data[0].y != errors
+    assert ex.bars.figure.data[0].x[0] == "class 2" and ex.bars.figure.layout.title.text.startswith("Per-class accuracy at crop scale s=0.1")
     ex.picker.value = 2
-    assert ex.errors.data[0].x[0] == "class 4"
+    assert ex.errors.figure.data[0].x[0] == "class 4"
 
 
 def test_builders_and_errors():
