@@ -47,8 +47,8 @@ def test_readme_matches_index_notebook(tmp_path):
         "README.md is out of sync with nbs/index.ipynb: run `make readme` and commit."
 
 
-def test_readme_quick_start_is_the_two_make_commands():
+def test_readme_quick_start_is_the_make_commands():
     text = (ROOT / "README.md").read_text()
     quick = text.split("## Quick start")[1].split("```sh")[1].split("```")[0]
-    assert [line.split("#")[0].strip() for line in quick.strip().splitlines()] == ["make demo", "make test"]
+    assert [line.split("#")[0].strip() for line in quick.strip().splitlines()] == ["make demo", "make test", "make lab"]
     assert "make test" in (ROOT / ".ci" / "run").read_text()
