@@ -30,11 +30,11 @@ import numpy as np
 # %% auto #0
 __all__ = ['SCALES', 'SETTINGS_SECTION', 'ENV_VARS', 'SETTINGS_FILE_VAR', 'VERDICTS', 'NO_VERDICT', 'Settings', 'parse_address',
            'is_wildcard_host', 'escape_html', 'html_url', 'find_settings_file', 'load_settings', 'claim_check',
-           'ArgumentError', 'ArgumentTypeError', 'check_number', 'check_positive', 'check_choice', 'check_tensor',
-           'check_finite', 'check_labels', 'seed_everything', 'get_device', 'available_cpus', 'set_cpu_threads',
-           'cpu_thread_env', 'remove_stale_temps', 'atomic_write', 'write_json', 'CorruptFileError', 'read_json',
-           'append_jsonl', 'write_jsonl', 'read_jsonl', 'check_name', 'inside_folder', 'new_run_dir', 'tensors_sha256',
-           'CheckpointStore', 'log_spaced_steps']
+           'mean_interval', 'interval_verdict', 'ArgumentError', 'ArgumentTypeError', 'check_number', 'check_positive',
+           'check_choice', 'check_tensor', 'check_finite', 'check_labels', 'seed_everything', 'get_device',
+           'available_cpus', 'set_cpu_threads', 'cpu_thread_env', 'remove_stale_temps', 'atomic_write', 'write_json',
+           'CorruptFileError', 'read_json', 'append_jsonl', 'write_jsonl', 'read_jsonl', 'check_name', 'inside_folder',
+           'new_run_dir', 'tensors_sha256', 'CheckpointStore', 'log_spaced_steps']
 
 # %% ../nbs/00_core.ipynb #e27cf83f
 SCALES = ("tiny", "small", "medium", "full")  # smoke test, minutes on a laptop, <= 20 min on a laptop, the paper on GPUs
@@ -171,6 +171,30 @@ def claim_check(claim: str, # what the paper claims, in a sentence
         raise ValueError(f"verdict={verdict!r} must be one of {VERDICTS}.")
     shown = NO_VERDICT if scale == "tiny" else verdict
     return {"claim": claim, "verdict": shown, "evidence": evidence, **numbers}
+
+# %% ../nbs/00_core.ipynb #b69009b6
+def mean_interval(values: Iterable[float], # one value per seed, fold or point (NaN and inf are left out)
+                  level: float = 0.95, # coverage of the two-sided interval
+                 ) -> dict[str, float]:
+    "Mean of the finite `values` and its Student-t interval: {mean, lo, hi, se, n} (NaN bounds with fewer than two)."
+    from scipy import stats
+    x = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
+    nan = float("nan")
+    if len(x) < 2:
+        return {"mean": float(x.mean()) if len(x) else nan, "lo": nan, "hi": nan, "se": nan, "n": len(x)}
+    se = float(x.std(ddof=1) / math.sqrt(len(x)))
+    half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1)) * se
+    return {"mean": float(x.mean()), "lo": float(x.mean()) - half, "hi": float(x.mean()) + half, "se": se, "n": len(x)}
+
+
+def interval_verdict(lo: float, # lower end of the quantity's interval
+                     hi: float, # upper end
+                     threshold: float = 0.0, # the claim: the quantity exceeds this
+                    ) -> str:
+    "appeared (the interval lies above `threshold`), did not appear (below it) or inconclusive (it straddles it, or is NaN)."
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "inconclusive"
+    return "appeared" if lo > threshold else "did not appear" if hi < threshold else "inconclusive"
 
 # %% ../nbs/00_core.ipynb #6c73f9a7
 class ArgumentError(ValueError):

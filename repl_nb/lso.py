@@ -33,7 +33,7 @@ __all__ = ['PENALTIES', 'EXPRESSION_VOCAB', 'EXPRESSION_LENGTH', 'TARGET_EXPRESS
            'vae_objective', 'VAEMonitor', 'expression_validity', 'MoleculeFileError', 'tokenize_smiles',
            'tokenize_selfies', 'load_molecules', 'build_vocab', 'molecule_objective', 'gradient_ascent', 'ExactGP',
            'log_expected_improvement', 'LatentTask', 'expression_task', 'LSORun', 'lso_gradient_ascent',
-           'lso_bayes_opt', 'mean_interval', 'auroc', 'auroc_interval', 'verdict', 'LatentSlice', 'latent_slice']
+           'lso_bayes_opt', 'auroc', 'auroc_interval', 'LatentSlice', 'latent_slice']
 
 # %% ../nbs/60_lso.ipynb #f8a28a30
 class LatentError(ValueError):
@@ -670,18 +670,6 @@ def lso_bayes_opt(task: LatentTask, z0: torch.Tensor, y0: torch.Tensor, *, round
     return LSORun(torch.stack(proposals), np.stack(values), np.stack(valids), float(y0.max()))
 
 # %% ../nbs/60_lso.ipynb #401181ac
-def mean_interval(values: Sequence[float], level: float = 0.95) -> dict:
-    "Mean and two-sided Student-t interval of finite values (NaN interval with fewer than two)."
-    from scipy import stats
-    x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
-    if len(x) == 0:
-        return {"mean": float("nan"), "lo": float("nan"), "hi": float("nan"), "n": 0}
-    if len(x) < 2:
-        return {"mean": float(x.mean()), "lo": float("nan"), "hi": float("nan"), "n": 1}
-    half = stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
-    return {"mean": float(x.mean()), "lo": float(x.mean() - half), "hi": float(x.mean() + half), "n": len(x)}
-
-
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
     "Area under the ROC curve of `scores` for boolean `labels` (ties count one half); NaN if one class is empty."
     scores, labels = np.asarray(scores, float), np.asarray(labels, bool)
@@ -702,18 +690,6 @@ def auroc_interval(scores: np.ndarray, labels: np.ndarray, n_boot: int = 500, le
     lo, hi = np.quantile(boots, [0.5 - level / 2, 0.5 + level / 2]) if len(boots) else (float("nan"),) * 2
     return {"auroc": auroc(scores, labels), "lo": float(lo), "hi": float(hi), "n": int(len(scores)),
             "n_valid": int(labels.sum())}
-
-
-def verdict(interval: dict, claim_positive: bool = True) -> str:
-    "appeared / did not appear / inconclusive for 'the quantity is > 0' (or < 0), from its interval."
-    lo, hi = interval["lo"], interval["hi"]
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return "inconclusive"
-    if (lo > 0) if claim_positive else (hi < 0):
-        return "appeared"
-    if (hi < 0) if claim_positive else (lo > 0):
-        return "did not appear"
-    return "inconclusive"
 
 # %% ../nbs/60_lso.ipynb #791a9439
 @dataclasses.dataclass
