@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from spline_reference import reference_regions  # noqa: E402
 
 from repl_nb.models import MLP  # noqa: E402
-from repl_nb.splines.enumerate import VOLUME_EDGES, count_regions, enumerate_regions, sample_regions  # noqa: E402
+from repl_nb.splines.enumerate import VOLUME_EDGES, RegionLimitError, count_regions, enumerate_regions, sample_regions  # noqa: E402
 from repl_nb.viz import save_figure  # noqa: E402
 
 
@@ -67,7 +67,11 @@ def bench_speed(widths, max_regions, baseline_width, fig):
         rows.append(dict(d=d, width=baseline_width[d], regions=ours.n_regions, ours_cpu_s=t_ours, previous_cpu_s=t_ref))
         for width in ws:
             model = one_layer(d, width)
-            ours, t_ours, wall = cpu_timed(lambda: enumerate_regions(model, box(d), max_regions=10**8))
+            try:
+                ours, t_ours, wall = cpu_timed(lambda: enumerate_regions(model, box(d), max_regions=4 * max_regions))
+            except RegionLimitError:
+                print(f"{d:>3}{width:>7}  more than {4 * max_regions:,} regions: skipped")
+                break
             rate = ours.n_regions / t_ours
             print(f"{d:>3}{width:>7}{ours.n_regions:>10}{t_ours:>9.2f}{rate:>10.0f}{'':>9}{'':>9}{rate / prev_rate:>7.1f}")
             rows.append(dict(d=d, width=width, regions=ours.n_regions, ours_cpu_s=t_ours, ours_wall_s=wall, previous_rate=prev_rate))
@@ -80,28 +84,30 @@ def bench_speed(widths, max_regions, baseline_width, fig):
     return rows
 
 
-def bench_discovery(d, width, n_samples, fig):
+def bench_discovery(d, width, n_samples, fig, volumes=True):
     print(f"\n## sampling's discovery curve, d={d}, width {width} (2401.11188 Fig. 1)")
     model = one_layer(d, width)
     exact, t_exact, _ = cpu_timed(lambda: enumerate_regions(model, box(d), max_regions=10**8))
     (sampled, first_seen), t_sample, _ = cpu_timed(lambda: sample_regions(model, box(d), n_samples, seed=0))
     found = np.arange(1, len(first_seen) + 1) / exact.n_regions
-    counts = count_regions(model, box(d))
     share_found = sampled.n_regions / exact.n_regions
     print(f"exact: {exact.n_regions} regions in {t_exact:.1f} s CPU; {n_samples:,} samples ({t_sample:.1f} s CPU) found "
           f"{sampled.n_regions} ({100 * share_found:.1f} %)")
     for target in (0.5, 0.9, 0.99):
         need = int(np.ceil(target * exact.n_regions))
         print(f"  {int(target * 100)} % found after " + (f"{first_seen[need - 1].item():,} samples" if need <= len(first_seen) else "- not reached"))
-    # a region of volume share v is missed by n samples with probability (1 - v)^n: the expected misses per volume bin
-    centres = 10 ** ((VOLUME_EDGES[1:] + VOLUME_EDGES[:-1]) / 2)
-    expected_missed = counts.volume_counts.numpy() * (1 - centres) ** n_samples
-    print(f"  regions with under 1/{n_samples:,} of the box: {int(counts.volume_counts[centres < 1 / n_samples].sum())}; "
-          f"expected unseen from the volume distribution: {expected_missed.sum():.0f}, unseen: {exact.n_regions - sampled.n_regions}")
     fig.add_trace(go.Scatter(x=first_seen.numpy(), y=found, mode="lines", name=f"sampling, d={d}, width {width}"))
-    return dict(d=d, width=width, exact=exact.n_regions, sampled=sampled.n_regions, n_samples=n_samples,
-                exact_cpu_s=t_exact, sample_cpu_s=t_sample, volume_counts=counts.volume_counts.tolist(),
-                total_volume=counts.total_volume)
+    result = dict(d=d, width=width, exact=exact.n_regions, sampled=sampled.n_regions, n_samples=n_samples,
+                  exact_cpu_s=t_exact, sample_cpu_s=t_sample)
+    if volumes:  # a region of volume share v escapes n samples with probability (1 - v)^n
+        counts, t_count, _ = cpu_timed(lambda: count_regions(model, box(d)))
+        centres = 10 ** ((VOLUME_EDGES[1:] + VOLUME_EDGES[:-1]) / 2)
+        expected_missed = counts.volume_counts.numpy() * (1 - centres) ** n_samples
+        print(f"  count_regions with volumes: {t_count:.1f} s CPU, volumes sum to {counts.total_volume:.6g} of {4.0 ** d:g}; "
+              f"regions under 1/{n_samples:,} of the box: {int(counts.volume_counts[centres < 1 / n_samples].sum())}; "
+              f"unseen: {exact.n_regions - sampled.n_regions}, expected from the volumes: {expected_missed.sum():.0f}")
+        result.update(volume_counts=counts.volume_counts.tolist(), total_volume=counts.total_volume)
+    return result
 
 
 def bench_dask(d, width):
@@ -137,22 +143,30 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small counts (a smoke run, about a minute)")
     p.add_argument("--max-regions", type=int, default=None, help="largest count per d (default 1e5; --quick 3e3)")
+    p.add_argument("--dims", default="2,4,8,16", help="input dimensions of the speed table")
+    p.add_argument("--speed-only", action="store_true", help="only the regions/s table")
+    p.add_argument("--paper", action="store_true", help="also the discovery curve at 2401.11188's width (64 units, d=4)")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = p.parse_args()
     torch.set_num_threads(1)
     quick = args.quick
     max_regions = args.max_regions or (3_000 if quick else 100_000)
     # widths giving about 1e2 .. 1e6 regions in [-2, 2]^d for these seeds
-    widths = {2: [40, 120, 400, 1200], 4: [12, 24, 48, 96], 8: [12, 18, 28], 16: [20, 26, 34]}
-    baseline_width = {2: 16, 4: 8, 8: 8, 16: 17} if quick else {2: 40, 4: 12, 8: 10, 16: 18}
+    widths = {2: [40, 120, 400, 800], 4: [12, 24, 48, 64], 8: [12, 16, 20], 16: [12, 15, 17]}
+    baseline_width = {2: 16, 4: 8, 8: 8, 16: 8} if quick else {2: 40, 4: 12, 8: 10, 16: 10}
+    widths = {d: widths[d] for d in map(int, args.dims.split(","))}
     speed = go.Figure()
     rows = bench_speed(widths, max_regions, baseline_width, speed)
+    if args.speed_only:
+        return
     speed.update_layout(title="Exact enumeration, one core: regions/s against the number of regions",
                         xaxis=dict(type="log", title="regions"), yaxis=dict(type="log", title="regions / s (CPU time)"),
                         template="plotly_white")
     discovery = go.Figure()
     disc = [bench_discovery(4, 12 if quick else 24, 20_000 if quick else 1_000_000, discovery),
             bench_discovery(8, 10 if quick else 14, 20_000 if quick else 1_000_000, discovery)]
+    if args.paper:
+        disc.append(bench_discovery(4, 64, 10_000_000, discovery, volumes=False))
     discovery.update_layout(title="Uniform sampling: fraction of the regions found against samples",
                             xaxis=dict(type="log", title="samples"), yaxis=dict(title="fraction of the exact regions found"),
                             template="plotly_white")
