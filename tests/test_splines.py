@@ -191,7 +191,7 @@ def test_enumeration_guards(tmp_path):
 def test_enumeration_matches_the_one_lp_per_unit_reference(seed, d, widths, activation):
     model = mlp(seed, d, widths, 1, activation)
     reference = {tuple(code) for code, _ in reference_regions(model, -torch.ones(d), torch.ones(d))}
-    for vertex_dim_max in (8, 0):  # pieces with their vertices (no LP), and the LP path of higher dimensions
+    for vertex_dim_max in (6, 0):  # pieces with their vertices (no LP), and the LP path of higher dimensions
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(enumerate_module, "VERTEX_DIM_MAX", vertex_dim_max)
             regions = enumerate_regions(model, (-torch.ones(d), torch.ones(d)))
