@@ -289,8 +289,8 @@ class CompareView:
         self.figure = pn.pane.Plotly(compare_figure(self.curves, self.key.value), sizing_mode="stretch_width", height=460)
         params = {label: describe_run(d)["params"] for label, d in self.runs.items()}
         diff = param_diff(params)
-        table = ("| parameter | " + " | ".join(html.escape(l) for l in params) + " |\n|---|" + "---|" * len(params) + "\n" +
-                 "\n".join(f"| {html.escape(k)} | " + " | ".join(html.escape(str(x)) for x in v) + " |" for k, v in diff.items())
+        table = ("| parameter | " + " | ".join(escape_html(l) for l in params) + " |\n|---|" + "---|" * len(params) + "\n" +
+                 "\n".join(f"| {escape_html(k)} | " + " | ".join(escape_html(str(x)) for x in v) + " |" for k, v in diff.items())
                  if diff else "_the runs share every parameter_")
         self.key.param.watch(self.refresh, "value")
         self.panel = pn.Column("### Compare runs", self.key, self.figure, "#### Parameters that differ", pn.pane.Markdown(table),

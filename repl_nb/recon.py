@@ -298,12 +298,8 @@ def optimal_linear_dae(X: torch.Tensor, noise: str = "gaussian", level: float = 
     flat = _flatten(X).to(_work_device(X.device), torch.float64)
     S = flat.T @ flat / len(flat)
     if noise == "gaussian":
-        if level < 0:
-            raise ValueError(f"The Gaussian noise std must be >= 0, got {level}.")
         cross, gram = S, S + level**2 * torch.eye(len(S), dtype=S.dtype, device=S.device)
     else:
-        if not 0 <= level < 1:
-            raise ValueError(f"The mask probability must lie in [0, 1), got {level}.")
         q = 1 - level
         ids = patch_ids(shape, patch_size).to(S.device)
         keep_both = torch.full_like(S, q * q)  # E[m_i m_j]: q^2 for values in different patches,

@@ -15,7 +15,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from .splines.llm import FEATURE_NAMES, SplineFeatures, encode_texts, spline_features_from_ids
-from .widgets import _update_figure
+from .widgets import FigurePane, _explorer
 
 # %% auto #0
 __all__ = ['layer_features_figure', 'token_heatmap', 'SplineTextExplorer']
@@ -79,13 +79,13 @@ class SplineTextExplorer:
         self.quantity = widgets.ToggleButtons(options=["distance", "active"], value="distance", description="heat map")
         self.typed = widgets.Text(placeholder="or type a text and press Enter", layout=widgets.Layout(width="60%"))
         self.message = widgets.HTML()
-        self.features = go.FigureWidget(layer_features_figure(self.sf, 0))
-        self.heatmap = go.FigureWidget(token_heatmap(self.sf, 0, self.tokens(0)))
+        self.features = FigurePane(layer_features_figure(self.sf, 0))
+        self.heatmap = FigurePane(token_heatmap(self.sf, 0, self.tokens(0)))
         self.picker.observe(self._show, names="value")
         self.quantity.observe(self._show, names="value")
         self.typed.on_submit(self._on_typed)
-        self.widget = widgets.VBox([widgets.HBox([self.picker, self.quantity]), self.typed, self.message,
-                                    self.features, self.heatmap])
+        self.widget = _explorer([widgets.HBox([self.picker, self.quantity]), self.typed, self.message,
+                                 self.features, self.heatmap])
 
     def tokens(self, index: int) -> list[str]:
         "The tokens of text `index`."
@@ -113,8 +113,8 @@ class SplineTextExplorer:
 
     def _show(self, change=None) -> None:
         i = self.picker.value
-        _update_figure(self.features, layer_features_figure(self.sf, i))
-        _update_figure(self.heatmap, token_heatmap(self.sf, i, self.tokens(i), self.quantity.value))
+        self.features.show(layer_features_figure(self.sf, i))
+        self.heatmap.show(token_heatmap(self.sf, i, self.tokens(i), self.quantity.value))
 
     def _ipython_display_(self):
         from IPython.display import display

@@ -107,6 +107,14 @@ def test_miniseed_round_trip_and_bad_rates(tmp_path):
     with pytest.raises(SignalError, match="several channels"):
         load_miniseed(tmp_path / "two.mseed")
     assert len(load_miniseed(tmp_path / "two.mseed", channel="BHV")[0]) == 2000
+    # a gap in the record becomes NaN, which the scattering functions refuse
+    late = trace.copy()
+    late.stats.starttime += 200.0
+    obspy.Stream([trace, late]).write(str(tmp_path / "gap.mseed"), format="MSEED")
+    gappy, _ = load_miniseed(tmp_path / "gap.mseed")
+    assert torch.isnan(gappy).any()
+    with pytest.raises(SignalError, match="NaN"):
+        scattering_covariances(gappy, J=5)
 
 
 def test_clusters_and_separation_smoke(one_torch_thread):

@@ -172,7 +172,7 @@ def test_enumeration_guards(tmp_path):
         enumerate_regions(model, (-torch.ones(2), torch.ones(2)), max_regions=5)
     with pytest.raises(ValueError, match="input dimension 2"):
         enumerate_regions(model, (-torch.ones(3), torch.ones(3)))
-    with pytest.raises(ValueError, match="bounded"):
+    with pytest.raises(ValueError, match="infinite value"):
         enumerate_regions(model, (-torch.ones(2), torch.tensor([1.0, math.inf])))
     with pytest.raises(TypeError, match="GELU"):
         enumerate_regions(mlp(0, 2, [4], 1, "gelu"), (-torch.ones(2), torch.ones(2)))
