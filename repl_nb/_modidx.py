@@ -249,6 +249,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'repl_nb.losses._soft_nce': ('losses.html#_soft_nce', 'repl_nb/losses.py'),
                                 'repl_nb.losses._standardize': ('losses.html#_standardize', 'repl_nb/losses.py'),
                                 'repl_nb.losses._variance_term': ('losses.html#_variance_term', 'repl_nb/losses.py'),
+                                'repl_nb.losses._xclr_cross_view': ('losses.html#_xclr_cross_view', 'repl_nb/losses.py'),
+                                'repl_nb.losses._xclr_stacked': ('losses.html#_xclr_stacked', 'repl_nb/losses.py'),
                                 'repl_nb.losses.barlow_twins_loss': ('losses.html#barlow_twins_loss', 'repl_nb/losses.py'),
                                 'repl_nb.losses.barlow_twins_terms': ('losses.html#barlow_twins_terms', 'repl_nb/losses.py'),
                                 'repl_nb.losses.byol_loss': ('losses.html#byol_loss', 'repl_nb/losses.py'),
