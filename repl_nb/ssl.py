@@ -26,10 +26,10 @@ from .models import MLP, PreActBlock, PreActResNet18, SmallCNN, make_activation
 from .train import Callback, FitContext, FitResult, fit
 
 # %% auto #0
-__all__ = ['BACKBONES', 'METHODS', 'CIFAR10_GROUPS', 'DEFAULT_LOSS_KWARGS', 'Backbone', 'make_backbone', 'projection_head',
-           'SSLModel', 'ema_momentum', 'EMATeacher', 'nearest_neighbors', 'GPSPositives', 'with_sample_ids',
-           'resize_images', 'TwoViewObjective', 'embed', 'knn_predict', 'knn_accuracy', 'linear_probe',
-           'evaluate_backbone', 'SSLEval', 'text_model_available', 'text_class_similarity',
+__all__ = ['BACKBONES', 'METHODS', 'CIFAR10_GROUPS', 'Backbone', 'make_backbone', 'projection_head', 'SSLModel', 'ema_momentum',
+           'EMATeacher', 'nearest_neighbors', 'GPSPositives', 'with_sample_ids', 'resize_images', 'ViewBatch',
+           'SSLMethod', 'get_method', 'method_loss', 'TwoViewObjective', 'embed', 'knn_predict', 'knn_accuracy',
+           'linear_probe', 'evaluate_backbone', 'SSLEval', 'text_model_available', 'text_class_similarity',
            'hierarchy_class_similarity', 'confusion_class_similarity', 'PretrainResult', 'build_ssl_model', 'pretrain']
 
 # %% ../nbs/06_ssl.ipynb #d6d6a339
@@ -191,7 +191,83 @@ def resize_images(data: Dataset, size: int) -> Dataset:
     return dataclasses.replace(data, x_train=resize(data.x_train), x_test=resize(data.x_test))
 
 # %% ../nbs/06_ssl.ipynb #4469ff7c
-METHODS = ("simclr", "supcon", "xclr", "byol", "vicreg", "barlow", "info_vicreg", "er", "few_negatives")
+@dataclasses.dataclass(frozen=True)
+class ViewBatch:
+    "What a method's loss reads: projections of the two views and, when the method needs them, more."
+    z1: torch.Tensor  # projections of the first views (n, D)
+    z2: torch.Tensor  # projections of the second views (n, D)
+    p1: torch.Tensor | None = None  # predictor outputs (BYOL)
+    p2: torch.Tensor | None = None
+    t1: torch.Tensor | None = None  # EMA teacher projections (BYOL), no gradient
+    t2: torch.Tensor | None = None
+    labels: torch.Tensor | None = None  # true labels of the batch (n,)
+    similarity: torch.Tensor | None = None  # similarity of the batch's samples to the global batch's (n, N)
+    seed: int = 0  # the step's seed (methods that draw at random)
+
+
+@dataclasses.dataclass(frozen=True)
+class SSLMethod:
+    "One SSL method: its loss on a `ViewBatch`, default loss kwargs, its head and what it needs."
+    loss: Callable[..., torch.Tensor]  # (batch: ViewBatch, **kwargs) -> scalar loss
+    defaults: dict = dataclasses.field(default_factory=dict)
+    head: str = "projector"  # "projector" (hidden -> proj_dim) or "expander" (3 layers, hidden_dim wide)
+    teacher: bool = False  # a predictor and an EMA teacher (BYOL)
+    needs: tuple[str, ...] = ()  # side inputs: "labels", "class_similarity"
+
+
+def _byol(b: ViewBatch) -> torch.Tensor:
+    return L.byol_loss(b.p1, b.t2) + L.byol_loss(b.p2, b.t1)
+
+
+def _few_negatives(b: ViewBatch, **kw) -> torch.Tensor:
+    return L.few_negatives_loss(b.z1, b.z2, generator=torch.Generator().manual_seed(b.seed + 2), **kw)
+
+
+METHODS: dict[str, SSLMethod] = {
+    "simclr": SSLMethod(lambda b, **kw: L.simclr_loss(b.z1, b.z2, **kw), {"temperature": 0.5}),
+    "supcon": SSLMethod(lambda b, **kw: L.supcon_loss(b.z1, b.z2, b.labels, **kw), {"temperature": 0.1},
+                        needs=("labels",)),
+    "xclr": SSLMethod(lambda b, **kw: L.xclr_loss(b.z1, b.z2, b.similarity, **kw), {"temperature": 0.1},
+                      needs=("labels", "class_similarity")),
+    "byol": SSLMethod(_byol, teacher=True),
+    "vicreg": SSLMethod(lambda b, **kw: L.vicreg_loss(b.z1, b.z2, **kw), head="expander"),
+    "barlow": SSLMethod(lambda b, **kw: L.barlow_twins_loss(b.z1, b.z2, **kw), head="expander"),
+    "info_vicreg": SSLMethod(lambda b, **kw: L.info_vicreg_loss(b.z1, b.z2, **kw), head="expander"),
+    "er": SSLMethod(lambda b, **kw: L.er_loss(b.z1, b.z2, **kw)),
+    "few_negatives": SSLMethod(_few_negatives, {"n_negatives": 1, "temperature": 0.5}),
+}
+
+
+def get_method(method: str) -> SSLMethod:
+    "The registry entry of `method`, with an error naming the choices."
+    if method not in METHODS:
+        raise ValueError(f"Unknown SSL method {method!r}; choose one of {tuple(METHODS)}.")
+    return METHODS[method]
+
+
+def method_loss(method: str, # a `METHODS` name
+                model: SSLModel, # the model (its predictor and teacher serve BYOL)
+                views: torch.Tensor, # the stacked views [v1; v2] (2n, ...)
+                z: torch.Tensor, # their projections (2n, D)
+                predictions: torch.Tensor | None = None, # predictor outputs (2n, D); computed here when None
+                labels: torch.Tensor | None = None, # true labels of the batch (n,)
+                similarity: torch.Tensor | None = None, # sample similarity (n, N) for X-CLR
+                seed: int = 0, # the step's seed
+                loss_kwargs: dict | None = None, # overrides of the method's defaults
+               ) -> torch.Tensor:
+    "The method's loss on the projections `z` of the stacked views (teacher targets computed when the method needs them)."
+    spec = get_method(method)
+    z1, z2 = z.chunk(2)
+    batch = dict(z1=z1, z2=z2, labels=labels, similarity=similarity, seed=seed)
+    if spec.teacher:
+        if model.teacher is None or model.predictor is None:
+            raise ValueError(f"method {method!r} needs an SSLModel with a predictor and teacher=True (build_ssl_model).")
+        p = model.predictor(z) if predictions is None else predictions
+        (batch["p1"], batch["p2"]), (batch["t1"], batch["t2"]) = p.chunk(2), model.teacher_project(views).chunk(2)
+    for need, value in (("labels", labels), ("class_similarity", similarity)):
+        if need in spec.needs and value is None:
+            raise ValueError(f"method {method!r} needs {need}.")
+    return spec.loss(ViewBatch(**batch), **{**spec.defaults, **(loss_kwargs or {})})
 
 
 @dataclasses.dataclass
@@ -207,13 +283,12 @@ class TwoViewObjective:
     labels: torch.Tensor | None = None
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"Unknown method {self.method!r}; choose one of {METHODS}.")
-        if self.method == "xclr" and self.class_similarity is None:
-            raise ValueError("method 'xclr' needs class_similarity (C, C).")
+        spec = get_method(self.method)
+        if "class_similarity" in spec.needs and self.class_similarity is None:
+            raise ValueError(f"method {self.method!r} needs class_similarity (C, C).")
         if self.positives is not None and self.train_x is None:
             raise ValueError("positives (GPS) need train_x: the training inputs the sample indices refer to.")
-        self.last_terms: dict[str, float] = {}
+        self.needs = spec.needs
 
     def views(self, x: torch.Tensor, y: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         "The two augmented views of batch `x` (the second from GPS positives when set), seeded by `seed`."
@@ -233,35 +308,15 @@ class TwoViewObjective:
 
     def __call__(self, model: SSLModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         seed = int(torch.randint(0, 2**62, (1,)))
-        v1, v2 = self.views(x, y, seed)
-        views = torch.cat([v1, v2])
-        z1, z2 = model.projector(model.backbone(views)).chunk(2)
-        kw, m = self.loss_kwargs, self.method
-        if m == "simclr":
-            return L.simclr_loss(z1, z2, **kw)
-        if m == "supcon":
-            return L.supcon_loss(z1, z2, self._labels(y), **kw)
-        if m == "xclr":
-            labels = self._labels(y)
-            sim = self.class_similarity.to(z1.device)
-            all_labels = L.gather(labels.view(-1, 1).float()).view(-1).long()
-            return L.xclr_loss(z1, z2, sim[labels][:, all_labels], **kw)
-        if m == "byol":
-            if model.teacher is None or model.predictor is None:
-                raise ValueError("method 'byol' needs an SSLModel with a predictor and teacher=True.")
-            p1, p2 = model.predictor(torch.cat([z1, z2])).chunk(2)
-            t1, t2 = model.teacher_project(views).chunk(2)
-            return L.byol_loss(p1, t2) + L.byol_loss(p2, t1)
-        if m == "vicreg":
-            return L.vicreg_loss(z1, z2, **kw)
-        if m == "barlow":
-            return L.barlow_twins_loss(z1, z2, **kw)
-        if m == "info_vicreg":
-            return L.info_vicreg_loss(z1, z2, **kw)
-        if m == "er":
-            return L.er_loss(z1, z2, **kw)
-        g = torch.Generator().manual_seed(seed + 2)
-        return L.few_negatives_loss(z1, z2, generator=g, **kw)
+        views = torch.cat(self.views(x, y, seed))
+        z = model.projector(model.backbone(views))
+        labels = self._labels(y) if "labels" in self.needs else None
+        similarity = None
+        if "class_similarity" in self.needs:
+            all_labels = L.gather(labels.view(-1, 1).float()).view(-1).long()  # labels of the global batch
+            similarity = self.class_similarity.to(z.device)[labels][:, all_labels]
+        return method_loss(self.method, model, views, z, labels=labels, similarity=similarity, seed=seed,
+                           loss_kwargs=self.loss_kwargs)
 
 # %% ../nbs/06_ssl.ipynb #e25e6239
 @torch.no_grad()
@@ -391,10 +446,6 @@ def confusion_class_similarity(x: torch.Tensor, y: torch.Tensor, n_classes: int,
     return (scale * off / off.max().clamp_min(1e-12)).fill_diagonal_(1.0).cpu()
 
 # %% ../nbs/06_ssl.ipynb #f960339e
-DEFAULT_LOSS_KWARGS = {"simclr": {"temperature": 0.5}, "supcon": {"temperature": 0.1}, "xclr": {"temperature": 0.1},
-                       "few_negatives": {"n_negatives": 1, "temperature": 0.5}}
-
-
 @dataclasses.dataclass
 class PretrainResult:
     "The trained `SSLModel`, `fit`'s result, the final evaluation and the training time."
@@ -404,14 +455,15 @@ class PretrainResult:
     seconds: float
 
 
-def build_ssl_model(method: str, backbone: Backbone, proj_dim: int = 128, hidden_dim: int = 512) -> SSLModel:
-    "The SSLModel a method needs: expander for VICReg/Barlow, predictor + teacher for BYOL, projector otherwise."
-    if method in ("vicreg", "barlow", "info_vicreg"):
-        return SSLModel(backbone, projection_head(backbone.out_dim, hidden_dim, hidden_dim, n_layers=3))
-    projector = projection_head(backbone.out_dim, hidden_dim, proj_dim)
-    if method == "byol":
-        return SSLModel(backbone, projector, projection_head(proj_dim, hidden_dim, proj_dim), teacher=True)
-    return SSLModel(backbone, projector)
+def build_ssl_model(method: str, backbone: Backbone, proj_dim: int = 128, hidden_dim: int = 512,
+                    batch_norm: bool = True) -> SSLModel:
+    "The SSLModel the method's registry entry asks for: its head, and a predictor + EMA teacher when it needs them."
+    spec = get_method(method)
+    head = lambda d_in, d_out, n_layers=2: projection_head(d_in, hidden_dim, d_out, n_layers, batch_norm)
+    if spec.head == "expander":
+        return SSLModel(backbone, head(backbone.out_dim, hidden_dim, 3))
+    predictor = head(proj_dim, proj_dim) if spec.teacher else None
+    return SSLModel(backbone, head(backbone.out_dim, proj_dim), predictor, teacher=spec.teacher)
 
 
 def pretrain(data: Dataset, method: str = "simclr", backbone: Backbone | None = None, steps: int = 500,
@@ -425,13 +477,12 @@ def pretrain(data: Dataset, method: str = "simclr", backbone: Backbone | None = 
     torch.manual_seed(seed)
     backbone = backbone or make_backbone("cnn" if data.x_train.ndim == 4 else "mlp", data.input_shape)
     model = build_ssl_model(method, backbone, proj_dim, hidden_dim)
-    kwargs = {**DEFAULT_LOSS_KWARGS.get(method, {}), **(loss_kwargs or {})}
     augment = augment or Augment(noise_std=0.1)
-    objective = TwoViewObjective(method, augment, augment2, kwargs, class_similarity, positives,
+    objective = TwoViewObjective(method, augment, augment2, loss_kwargs or {}, class_similarity, positives,
                                  train_x=data.x_train if positives is not None else None,
                                  labels=data.y_train if positives is not None else None)
     train_data = with_sample_ids(data) if positives is not None else data
-    callbacks: list[Callback] = [EMATeacher(steps)] if method == "byol" else []
+    callbacks: list[Callback] = [EMATeacher(steps)] if get_method(method).teacher else []
     if eval_during:
         callbacks.append(SSLEval(data, k=eval_k, probe=False))
     start = time.perf_counter()
