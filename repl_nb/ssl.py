@@ -281,9 +281,13 @@ class TwoViewObjective:
     positives: GPSPositives | None = None
     train_x: torch.Tensor | None = None
     labels: torch.Tensor | None = None
+    precision: str = "fp32"  # "bf16": forward and loss under bfloat16 autocast (the losses still reduce in float32)
+    channels_last: bool = False  # image views in channels_last memory format (faster convolutions on GPUs)
 
     def __post_init__(self):
         spec = get_method(self.method)
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}.")
         if "class_similarity" in spec.needs and self.class_similarity is None:
             raise ValueError(f"method {self.method!r} needs class_similarity (C, C).")
         if self.positives is not None and self.train_x is None:
@@ -309,14 +313,17 @@ class TwoViewObjective:
     def __call__(self, model: SSLModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         seed = int(torch.randint(0, 2**62, (1,)))
         views = torch.cat(self.views(x, y, seed))
-        z = model.projector(model.backbone(views))
+        if self.channels_last and views.ndim == 4:
+            views = views.contiguous(memory_format=torch.channels_last)
         labels = self._labels(y) if "labels" in self.needs else None
         similarity = None
         if "class_similarity" in self.needs:
             all_labels = L.gather(labels.view(-1, 1).float()).view(-1).long()  # labels of the global batch
-            similarity = self.class_similarity.to(z.device)[labels][:, all_labels]
-        return method_loss(self.method, model, views, z, labels=labels, similarity=similarity, seed=seed,
-                           loss_kwargs=self.loss_kwargs)
+            similarity = self.class_similarity.to(views.device)[labels][:, all_labels]
+        with torch.autocast(views.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            z = model.projector(model.backbone(views))
+            return method_loss(self.method, model, views, z, labels=labels, similarity=similarity, seed=seed,
+                               loss_kwargs=self.loss_kwargs)
 
 # %% ../nbs/06_ssl.ipynb #e25e6239
 @torch.no_grad()
@@ -472,15 +479,18 @@ def pretrain(data: Dataset, method: str = "simclr", backbone: Backbone | None = 
              positives: GPSPositives | None = None, proj_dim: int = 128, hidden_dim: int = 512,
              n_checkpoints: int = 5, eval_k: int = 200, probe: bool = True, eval_during: bool = True,
              run_dir: Path | str | None = None, seed: int = 0, device: str | torch.device | None = None,
-             progress: bool = False) -> PretrainResult:
+             progress: bool = False, precision: str = "fp32", channels_last: bool = False) -> PretrainResult:
     "Self-supervised pre-training of `backbone` on `data` with `method`; returns the model and its kNN / probe accuracy."
     torch.manual_seed(seed)
     backbone = backbone or make_backbone("cnn" if data.x_train.ndim == 4 else "mlp", data.input_shape)
     model = build_ssl_model(method, backbone, proj_dim, hidden_dim)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     augment = augment or Augment(noise_std=0.1)
     objective = TwoViewObjective(method, augment, augment2, loss_kwargs or {}, class_similarity, positives,
                                  train_x=data.x_train if positives is not None else None,
-                                 labels=data.y_train if positives is not None else None)
+                                 labels=data.y_train if positives is not None else None, precision=precision,
+                                 channels_last=channels_last)
     train_data = with_sample_ids(data) if positives is not None else data
     callbacks: list[Callback] = [EMATeacher(steps)] if get_method(method).teacher else []
     if eval_during:

@@ -154,3 +154,14 @@ def test_a_new_registry_entry_trains_without_other_changes(digits, monkeypatch):
     assert calls == [2.0, 2.0] and math.isfinite(r.fit.metrics[-1]["batch_loss"])
     with pytest.raises(ValueError, match="choose one of"):
         TwoViewObjective("align", Augment())
+
+
+def test_ssl_throughput_bench_runs_tiny_on_cpu():
+    "bench/ssl_throughput.py --tiny: both loops train every method and report a finite ratio (no timed assertion)."
+    loader = importlib.util.spec_from_file_location("ssl_throughput", ROOT / "bench" / "ssl_throughput.py")
+    bench = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(bench)
+    rows = bench.benchmark(bench.parse_args(["--tiny", "--device", "cpu", "--methods", "simclr", "byol"]))
+    assert [r["method"] for r in rows] == ["simclr", "byol"]
+    assert all(r["ours_images_s"] > 0 and r["bare_images_s"] > 0 and math.isfinite(r["ratio"]) for r in rows)
+    assert all(r["ours_peak_mib"] is None for r in rows)  # peak memory is CUDA's; not measured on a CPU
