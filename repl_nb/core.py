@@ -24,9 +24,9 @@ from safetensors.torch import load_file, save_file
 
 # %% auto #0
 __all__ = ['SCALES', 'SETTINGS_SECTION', 'ENV_VARS', 'SETTINGS_FILE_VAR', 'VERDICTS', 'NO_VERDICT', 'Settings', 'parse_address',
-           'find_settings_file', 'load_settings', 'claim_check', 'seed_everything', 'get_device', 'atomic_write',
-           'write_json', 'read_json', 'append_jsonl', 'write_jsonl', 'read_jsonl', 'check_name', 'new_run_dir',
-           'CheckpointStore', 'log_spaced_steps']
+           'find_settings_file', 'load_settings', 'claim_check', 'mean_interval', 'paired_claim', 'seed_everything',
+           'get_device', 'atomic_write', 'write_json', 'read_json', 'append_jsonl', 'write_jsonl', 'read_jsonl',
+           'check_name', 'new_run_dir', 'CheckpointStore', 'log_spaced_steps']
 
 # %% ../nbs/00_core.ipynb #e27cf83f
 SCALES = ("tiny", "small", "medium", "full")  # smoke test, minutes on a laptop, <= 20 min on a laptop, the paper on GPUs
@@ -135,6 +135,47 @@ def claim_check(claim: str, # what the paper claims, in a sentence
         raise ValueError(f"verdict={verdict!r} must be one of {VERDICTS}.")
     shown = NO_VERDICT if scale == "tiny" else verdict
     return {"claim": claim, "verdict": shown, "evidence": evidence, **numbers}
+
+# %% ../nbs/00_core.ipynb #7a1f3c21
+def mean_interval(values: Iterable[float], # one value per seed
+                  confidence: float = 0.95, # coverage of the Student-t interval
+                 ) -> dict[str, float]:
+    "Mean, standard error and Student-t interval (`lo`, `hi`) of `values`; one value gives a zero-width interval."
+    from scipy import stats
+    v = np.asarray(list(values), dtype=float)
+    if v.size == 0:
+        raise ValueError("mean_interval needs at least one value.")
+    mean = float(v.mean())
+    sem = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else 0.0
+    half = float(stats.t.ppf((1 + confidence) / 2, v.size - 1)) * sem if v.size > 1 else 0.0
+    return {"mean": mean, "sem": sem, "lo": mean - half, "hi": mean + half, "n": int(v.size)}
+
+
+def paired_claim(claim: str, # what the paper claims
+                 a: Iterable[float], # the claimed-better (or claimed-equal) setting, one value per seed
+                 b: Iterable[float], # the reference setting, same seeds in the same order
+                 kind: str = "better", # "better": a > b; "matches": |a - b| < margin
+                 margin: float = 0.01, # the smallest difference that matters
+                 what: str = "a - b", # how the difference reads in the evidence
+                 scale: str | None = None, # the run's scale (`tiny`: no verdict)
+                ) -> dict:
+    "`claim_check` of a paired comparison over seeds, with the interval of the differences as evidence."
+    a, b = list(a), list(b)
+    if len(a) != len(b):
+        raise ValueError(f"a and b need one value per seed each; got {len(a)} and {len(b)}.")
+    if kind not in ("better", "matches"):
+        raise ValueError(f"kind must be 'better' or 'matches', got {kind!r}.")
+    d = mean_interval(x - y for x, y in zip(a, b))
+    if d["n"] < 2:
+        verdict = "inconclusive"
+    elif kind == "better":
+        verdict = "appeared" if d["lo"] > 0 else "did not appear" if d["hi"] < margin else "inconclusive"
+    else:
+        inside, outside = -margin < d["lo"] and d["hi"] < margin, d["lo"] > margin or d["hi"] < -margin
+        verdict = "appeared" if inside else "did not appear" if outside else "inconclusive"
+    evidence = (f"{what} = {d['mean']:+.3f}, 95% interval [{d['lo']:+.3f}, {d['hi']:+.3f}] over {d['n']} seeds "
+                f"(margin {margin})")
+    return claim_check(claim, verdict, evidence, scale, difference=d, a=mean_interval(a), b=mean_interval(b))
 
 # %% ../nbs/00_core.ipynb #5a35fbe4
 def seed_everything(seed: int) -> torch.Generator:

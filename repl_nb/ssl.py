@@ -21,6 +21,7 @@ from torch import nn
 
 from . import losses as L
 from .augment import Augment
+from .core import seed_everything
 from .data import Dataset
 from .models import MLP, PreActBlock, PreActResNet18, SmallCNN, make_activation
 from .train import Callback, FitContext, FitResult, fit
@@ -30,7 +31,8 @@ __all__ = ['BACKBONES', 'METHODS', 'CIFAR10_GROUPS', 'Backbone', 'make_backbone'
            'EMATeacher', 'nearest_neighbors', 'GPSPositives', 'with_sample_ids', 'resize_images', 'ViewBatch',
            'SSLMethod', 'get_method', 'method_loss', 'TwoViewObjective', 'embed', 'knn_predict', 'knn_accuracy',
            'linear_probe', 'evaluate_backbone', 'SSLEval', 'text_model_available', 'text_class_similarity',
-           'hierarchy_class_similarity', 'confusion_class_similarity', 'PretrainResult', 'build_ssl_model', 'pretrain']
+           'hierarchy_class_similarity', 'confusion_class_similarity', 'PretrainResult', 'build_ssl_model', 'pretrain',
+           'standard_augment', 'seeded_backbone', 'compare_variants', 'SSLTerms']
 
 # %% ../nbs/06_ssl.ipynb #d6d6a339
 BACKBONES = ("mlp", "cnn", "resnet18")
@@ -463,10 +465,13 @@ class PretrainResult:
 
 
 def build_ssl_model(method: str, backbone: Backbone, proj_dim: int = 128, hidden_dim: int = 512,
-                    batch_norm: bool = True) -> SSLModel:
-    "The SSLModel the method's registry entry asks for: its head, and a predictor + EMA teacher when it needs them."
+                    batch_norm: bool = True, projector: bool = True) -> SSLModel:
+    "The SSLModel the method's registry entry asks for: its head (none when `projector=False`), and a predictor + EMA teacher when it needs them."
     spec = get_method(method)
     head = lambda d_in, d_out, n_layers=2: projection_head(d_in, hidden_dim, d_out, n_layers, batch_norm)
+    if not projector:  # the loss reads the backbone's features directly
+        out = backbone.out_dim
+        return SSLModel(backbone, nn.Identity(), head(out, out) if spec.teacher else None, teacher=spec.teacher)
     if spec.head == "expander":
         return SSLModel(backbone, head(backbone.out_dim, hidden_dim, 3))
     predictor = head(proj_dim, proj_dim) if spec.teacher else None
@@ -479,11 +484,12 @@ def pretrain(data: Dataset, method: str = "simclr", backbone: Backbone | None = 
              positives: GPSPositives | None = None, proj_dim: int = 128, hidden_dim: int = 512,
              n_checkpoints: int = 5, eval_k: int = 200, probe: bool = True, eval_during: bool = True,
              run_dir: Path | str | None = None, seed: int = 0, device: str | torch.device | None = None,
-             progress: bool = False, precision: str = "fp32", channels_last: bool = False) -> PretrainResult:
+             progress: bool = False, precision: str = "fp32", channels_last: bool = False, projector: bool = True,
+             callbacks: Sequence[Callback] = ()) -> PretrainResult:
     "Self-supervised pre-training of `backbone` on `data` with `method`; returns the model and its kNN / probe accuracy."
     torch.manual_seed(seed)
     backbone = backbone or make_backbone("cnn" if data.x_train.ndim == 4 else "mlp", data.input_shape)
-    model = build_ssl_model(method, backbone, proj_dim, hidden_dim)
+    model = build_ssl_model(method, backbone, proj_dim, hidden_dim, projector=projector)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     augment = augment or Augment(noise_std=0.1)
@@ -492,7 +498,7 @@ def pretrain(data: Dataset, method: str = "simclr", backbone: Backbone | None = 
                                  labels=data.y_train if positives is not None else None, precision=precision,
                                  channels_last=channels_last)
     train_data = with_sample_ids(data) if positives is not None else data
-    callbacks: list[Callback] = [EMATeacher(steps)] if get_method(method).teacher else []
+    callbacks = [*([EMATeacher(steps)] if get_method(method).teacher else []), *callbacks]
     if eval_during:
         callbacks.append(SSLEval(data, k=eval_k, probe=False))
     start = time.perf_counter()
@@ -502,3 +508,59 @@ def pretrain(data: Dataset, method: str = "simclr", backbone: Backbone | None = 
     seconds = time.perf_counter() - start
     final = evaluate_backbone(model.backbone, data.to(next(model.parameters()).device), eval_k, probe=probe)
     return PretrainResult(model, result, final, seconds)
+
+# %% ../nbs/06_ssl.ipynb #b7e0d102
+def standard_augment(crop_scale: float = 0.6, # lower bound of the crop's area fraction (0: no crop)
+                     flip: bool = False, # random horizontal flips
+                     color_jitter: float = 0.0, # colour-jitter strength
+                     noise_std: float = 0.1, # additive Gaussian noise
+                    ) -> Augment:
+    "The SSL notebooks' standard two-view augmentation: crops (aspect ratio 0.8-1.25), flip and jitter when set, noise."
+    return Augment(crop_scale=crop_scale or None, flip=flip, color_jitter=color_jitter, noise_std=noise_std,
+                   crop_ratio=(0.8, 1.25))
+
+
+def seeded_backbone(model: str, input_shape: Sequence[int], seed: int, **kwargs) -> Backbone:
+    "`make_backbone(model, input_shape, **kwargs)` initialised from `seed` (every variant of a seed gets the same weights)."
+    seed_everything(seed)
+    return make_backbone(model, input_shape, **kwargs)
+
+
+def compare_variants(data: Dataset, # pre-training data (the final evaluation uses its labels)
+                     variants: dict[str, dict], # name -> `pretrain` keyword arguments of that variant
+                     seeds: Sequence[int], # one run of every variant per seed
+                     backbone: Callable[[int], Backbone], # seed -> a fresh backbone (e.g. `seeded_backbone`)
+                     evaluate: Callable[[Backbone], dict] | None = None, # extra metrics of each trained backbone
+                     progress: bool = True, # a progress bar over the runs
+                     **common, # `pretrain` keyword arguments shared by every variant
+                    ) -> dict[str, list[dict]]:
+    "Pre-train every variant once per seed from the same initialisation; per variant, one record per seed."
+    from tqdm.auto import tqdm
+    results: dict[str, list[dict]] = {name: [] for name in variants}
+    with tqdm(total=len(seeds) * len(variants), desc="variants x seeds", disable=not progress) as bar:
+        for seed in seeds:
+            for name, kwargs in variants.items():
+                run = pretrain(data, backbone=backbone(seed), seed=seed, **{**common, **kwargs})
+                extra = evaluate(run.model.backbone) if evaluate is not None else {}
+                results[name].append({"seed": seed, **run.final, **extra, "seconds": round(run.seconds, 2),
+                                      "curve": run.fit.metrics})
+                bar.update(1)
+    return results
+
+
+class SSLTerms(Callback):
+    "At each checkpoint: `terms(z1, z2)` (a dict of tensors) on the projections of two fixed views of a fixed batch."
+
+    def __init__(self, x: torch.Tensor, augment: Augment, terms: Callable[..., dict], prefix: str = "", seed: int = 0):
+        self.x, self.augment, self.terms, self.prefix, self.seed = x, augment, terms, prefix, seed
+
+    @torch.no_grad()
+    def on_checkpoint(self, ctx: FitContext) -> dict:
+        model = ctx.model
+        was_training = model.training
+        model.eval()
+        x = self.x.to(ctx.device)
+        v1, v2 = self.augment(x, seed=self.seed), self.augment(x, seed=self.seed + 1)
+        z1, z2 = model.projector(model.backbone(v1)), model.projector(model.backbone(v2))
+        model.train(was_training)
+        return {self.prefix + k: float(v) for k, v in self.terms(z1, z2).items()}

@@ -15,10 +15,11 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from .core import check_name
+from .core import check_name, mean_interval
 
 # %% auto #0
-__all__ = ['REGION_PALETTE', 'training_curves', 'confusion_heatmap', 'partition_figure', 'lc_map_figure', 'save_figure']
+__all__ = ['REGION_PALETTE', 'training_curves', 'confusion_heatmap', 'interval_bars', 'partition_figure', 'lc_map_figure',
+           'save_figure']
 
 # %% ../nbs/80_viz.ipynb #1b67302e
 def training_curves(metrics: Sequence[dict], keys: Sequence[str] = ("train_acc", "test_acc"),
@@ -49,6 +50,26 @@ def confusion_heatmap(matrix: torch.Tensor, class_names: Sequence[str], normaliz
                                hovertemplate="true %{y} -> predicted %{x}: %{z:.3f}<extra></extra>"))
     fig.update_layout(title=title, template="plotly_white", xaxis_title="predicted", yaxis_title="true",
                       yaxis_autorange="reversed")
+    return fig
+
+# %% ../nbs/80_viz.ipynb #c41d9e02
+def interval_bars(series: dict[str, dict[str, Sequence[float]]], # metric -> setting -> one value per seed
+                  title: str = "", yaxis_title: str = "", # labels
+                  yaxis_range: Sequence[float] | None = None, # e.g. (0, 1) for accuracies
+                 ) -> go.Figure:
+    "Grouped bars: mean over seeds with its 95% interval, per metric and setting, and the per-seed values as points."
+    fig = go.Figure()
+    for metric, by_setting in series.items():
+        names = list(by_setting)
+        stats = [mean_interval(by_setting[n]) for n in names]
+        fig.add_bar(name=metric, x=names, y=[s["mean"] for s in stats], offsetgroup=metric,
+                    error_y=dict(type="data", symmetric=False, array=[s["hi"] - s["mean"] for s in stats],
+                                 arrayminus=[s["mean"] - s["lo"] for s in stats]))
+        xs = [n for n in names for _ in by_setting[n]]
+        fig.add_scatter(x=xs, y=[v for n in names for v in by_setting[n]], mode="markers", offsetgroup=metric,
+                        marker=dict(color="black", size=5), name=f"{metric} (seeds)", showlegend=False)
+    fig.update_layout(barmode="group", scattermode="group", template="plotly_white", title=title,
+                      yaxis_title=yaxis_title, yaxis_range=list(yaxis_range) if yaxis_range else None)
     return fig
 
 # %% ../nbs/80_viz.ipynb #48e16191
