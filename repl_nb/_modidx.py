@@ -571,6 +571,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'repl_nb.ssl.knn_accuracy': ('ssl.html#knn_accuracy', 'repl_nb/ssl.py'),
                              'repl_nb.ssl.knn_predict': ('ssl.html#knn_predict', 'repl_nb/ssl.py'),
                              'repl_nb.ssl.linear_probe': ('ssl.html#linear_probe', 'repl_nb/ssl.py'),
+                             'repl_nb.ssl.load_ssl_data': ('ssl.html#load_ssl_data', 'repl_nb/ssl.py'),
                              'repl_nb.ssl.make_backbone': ('ssl.html#make_backbone', 'repl_nb/ssl.py'),
                              'repl_nb.ssl.method_loss': ('ssl.html#method_loss', 'repl_nb/ssl.py'),
                              'repl_nb.ssl.nearest_neighbors': ('ssl.html#nearest_neighbors', 'repl_nb/ssl.py'),

@@ -23,10 +23,10 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 # %% auto #0
-__all__ = ['SCALES', 'SETTINGS_SECTION', 'ENV_VARS', 'SETTINGS_FILE_VAR', 'VERDICTS', 'NO_VERDICT', 'Settings', 'parse_address',
-           'find_settings_file', 'load_settings', 'claim_check', 'mean_interval', 'paired_claim', 'seed_everything',
-           'get_device', 'atomic_write', 'write_json', 'read_json', 'append_jsonl', 'write_jsonl', 'read_jsonl',
-           'check_name', 'new_run_dir', 'CheckpointStore', 'log_spaced_steps']
+__all__ = ['SCALES', 'SETTINGS_SECTION', 'ENV_VARS', 'SETTINGS_FILE_VAR', 'VERDICTS', 'NO_VERDICT', 'CLAIM_KINDS', 'Settings',
+           'parse_address', 'find_settings_file', 'load_settings', 'claim_check', 'mean_interval', 'paired_claim',
+           'seed_everything', 'get_device', 'atomic_write', 'write_json', 'read_json', 'append_jsonl', 'write_jsonl',
+           'read_jsonl', 'check_name', 'new_run_dir', 'CheckpointStore', 'log_spaced_steps']
 
 # %% ../nbs/00_core.ipynb #e27cf83f
 SCALES = ("tiny", "small", "medium", "full")  # smoke test, minutes on a laptop, <= 20 min on a laptop, the paper on GPUs
@@ -137,6 +137,9 @@ def claim_check(claim: str, # what the paper claims, in a sentence
     return {"claim": claim, "verdict": shown, "evidence": evidence, **numbers}
 
 # %% ../nbs/00_core.ipynb #7a1f3c21
+CLAIM_KINDS = ("better", "matches", "not_worse", "not_better")
+
+
 def mean_interval(values: Iterable[float], # one value per seed
                   confidence: float = 0.95, # coverage of the Student-t interval
                  ) -> dict[str, float]:
@@ -154,7 +157,7 @@ def mean_interval(values: Iterable[float], # one value per seed
 def paired_claim(claim: str, # what the paper claims
                  a: Iterable[float], # the claimed-better (or claimed-equal) setting, one value per seed
                  b: Iterable[float], # the reference setting, same seeds in the same order
-                 kind: str = "better", # "better": a > b; "matches": |a - b| < margin
+                 kind: str = "better", # one of `CLAIM_KINDS`: a > b; |a - b| < margin; a > b - margin; a < b + margin
                  margin: float = 0.01, # the smallest difference that matters
                  what: str = "a - b", # how the difference reads in the evidence
                  scale: str | None = None, # the run's scale (`tiny`: no verdict)
@@ -163,13 +166,17 @@ def paired_claim(claim: str, # what the paper claims
     a, b = list(a), list(b)
     if len(a) != len(b):
         raise ValueError(f"a and b need one value per seed each; got {len(a)} and {len(b)}.")
-    if kind not in ("better", "matches"):
-        raise ValueError(f"kind must be 'better' or 'matches', got {kind!r}.")
+    if kind not in CLAIM_KINDS:
+        raise ValueError(f"kind must be one of {CLAIM_KINDS}, got {kind!r}.")
     d = mean_interval(x - y for x, y in zip(a, b))
     if d["n"] < 2:
         verdict = "inconclusive"
     elif kind == "better":
         verdict = "appeared" if d["lo"] > 0 else "did not appear" if d["hi"] < margin else "inconclusive"
+    elif kind == "not_worse":
+        verdict = "appeared" if d["lo"] > -margin else "did not appear" if d["hi"] < -margin else "inconclusive"
+    elif kind == "not_better":
+        verdict = "appeared" if d["hi"] < margin else "did not appear" if d["lo"] > margin else "inconclusive"
     else:
         inside, outside = -margin < d["lo"] and d["hi"] < margin, d["lo"] > margin or d["hi"] < -margin
         verdict = "appeared" if inside else "did not appear" if outside else "inconclusive"

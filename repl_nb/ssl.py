@@ -22,7 +22,7 @@ from torch import nn
 from . import losses as L
 from .augment import Augment
 from .core import seed_everything
-from .data import Dataset
+from .data import Dataset, load_dataset
 from .models import MLP, PreActBlock, PreActResNet18, SmallCNN, make_activation
 from .train import Callback, FitContext, FitResult, fit
 
@@ -32,7 +32,7 @@ __all__ = ['BACKBONES', 'METHODS', 'CIFAR10_GROUPS', 'Backbone', 'make_backbone'
            'SSLMethod', 'get_method', 'method_loss', 'TwoViewObjective', 'embed', 'knn_predict', 'knn_accuracy',
            'linear_probe', 'evaluate_backbone', 'SSLEval', 'text_model_available', 'text_class_similarity',
            'hierarchy_class_similarity', 'confusion_class_similarity', 'PretrainResult', 'build_ssl_model', 'pretrain',
-           'standard_augment', 'seeded_backbone', 'compare_variants', 'SSLTerms']
+           'standard_augment', 'load_ssl_data', 'seeded_backbone', 'compare_variants', 'SSLTerms']
 
 # %% ../nbs/06_ssl.ipynb #d6d6a339
 BACKBONES = ("mlp", "cnn", "resnet18")
@@ -518,6 +518,12 @@ def standard_augment(crop_scale: float = 0.6, # lower bound of the crop's area f
     "The SSL notebooks' standard two-view augmentation: crops (aspect ratio 0.8-1.25), flip and jitter when set, noise."
     return Augment(crop_scale=crop_scale or None, flip=flip, color_jitter=color_jitter, noise_std=noise_std,
                    crop_ratio=(0.8, 1.25))
+
+
+def load_ssl_data(dataset: str, image_size: int = 0, **kwargs) -> Dataset:
+    "`load_dataset(dataset, **kwargs)`, its images resized to `image_size` x `image_size` unless it is 0."
+    data = load_dataset(dataset, **kwargs)
+    return resize_images(data, image_size) if image_size else data
 
 
 def seeded_backbone(model: str, input_shape: Sequence[int], seed: int, **kwargs) -> Backbone:
