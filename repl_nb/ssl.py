@@ -29,10 +29,11 @@ from .train import Callback, FitContext, FitResult, fit
 # %% auto #0
 __all__ = ['BACKBONES', 'METHODS', 'CIFAR10_GROUPS', 'Backbone', 'make_backbone', 'projection_head', 'SSLModel', 'ema_momentum',
            'EMATeacher', 'nearest_neighbors', 'GPSPositives', 'with_sample_ids', 'resize_images', 'ViewBatch',
-           'SSLMethod', 'get_method', 'method_loss', 'TwoViewObjective', 'embed', 'knn_predict', 'knn_accuracy',
-           'linear_probe', 'evaluate_backbone', 'SSLEval', 'text_model_available', 'text_class_similarity',
-           'hierarchy_class_similarity', 'confusion_class_similarity', 'PretrainResult', 'build_ssl_model', 'pretrain',
-           'standard_augment', 'load_ssl_data', 'seeded_backbone', 'compare_variants', 'SSLTerms']
+           'SSLMethod', 'oracle_graph', 'get_method', 'method_loss', 'TwoViewObjective', 'embed', 'knn_predict',
+           'knn_accuracy', 'linear_probe', 'evaluate_backbone', 'SSLEval', 'text_model_available',
+           'text_class_similarity', 'hierarchy_class_similarity', 'confusion_class_similarity', 'PretrainResult',
+           'build_ssl_model', 'pretrain', 'standard_augment', 'load_ssl_data', 'seeded_backbone', 'compare_variants',
+           'SSLTerms']
 
 # %% ../nbs/06_ssl.ipynb #d6d6a339
 BACKBONES = ("mlp", "cnn", "resnet18")
@@ -215,10 +216,26 @@ class SSLMethod:
     head: str = "projector"  # "projector" (hidden -> proj_dim) or "expander" (3 layers, hidden_dim wide)
     teacher: bool = False  # a predictor and an EMA teacher (BYOL)
     needs: tuple[str, ...] = ()  # side inputs: "labels", "class_similarity"
+    distributed: bool = True  # the loss is the global batch's under torch.distributed (scripts/ssl_ddp.py)
 
 
 def _byol(b: ViewBatch) -> torch.Tensor:
     return L.byol_loss(b.p1, b.t2) + L.byol_loss(b.p2, b.t1)
+
+
+def oracle_graph(labels: torch.Tensor) -> torch.Tensor:
+    "PAL's graph over the stacked views `[v1; v2]`: the two views of a sample, and every pair of samples whose known labels agree (-1: unknown)."
+    n = len(labels)
+    both = torch.cat([labels, labels])
+    known = both >= 0
+    same = (both[:, None] == both[None, :]) & known[:, None] & known[None, :]
+    return (same.float() + L.view_graph(n, device=labels.device)).clamp_max(1).fill_diagonal_(0)
+
+
+def _pal(b: ViewBatch, **kw) -> torch.Tensor:
+    if L.world()[1] > 1:
+        raise NotImplementedError("method 'pal' builds its oracle graph in one process; use it without torch.distributed.")
+    return L.pal_simclr_loss(torch.cat([b.z1, b.z2]), oracle_graph(b.labels).to(b.z1.dtype), **kw)
 
 
 def _few_negatives(b: ViewBatch, **kw) -> torch.Tensor:
@@ -237,6 +254,7 @@ METHODS: dict[str, SSLMethod] = {
     "info_vicreg": SSLMethod(lambda b, **kw: L.info_vicreg_loss(b.z1, b.z2, **kw), head="expander"),
     "er": SSLMethod(lambda b, **kw: L.er_loss(b.z1, b.z2, **kw)),
     "few_negatives": SSLMethod(_few_negatives, {"n_negatives": 1, "temperature": 0.5}),
+    "pal": SSLMethod(_pal, {"temperature": 0.5}, needs=("labels",), distributed=False),
 }
 
 
@@ -305,10 +323,11 @@ class TwoViewObjective:
         return self.augment(x, seed=seed), (self.augment2 or self.augment)(source, seed=seed + 1)
 
     def _labels(self, y: torch.Tensor) -> torch.Tensor:
-        if self.positives is None:
-            return y
+        "The labels the loss sees: `y` itself, or `labels[y]` when `labels` is set (then `y` are sample indices)."
         if self.labels is None:
-            raise ValueError(f"method {self.method!r} with GPS positives needs `labels` (the true training labels).")
+            if self.positives is not None:
+                raise ValueError(f"method {self.method!r} with GPS positives needs `labels` (the true training labels).")
+            return y
         self.labels = self.labels.to(y.device)
         return self.labels[y]
 
@@ -485,7 +504,7 @@ def pretrain(data: Dataset, method: str = "simclr", backbone: Backbone | None = 
              n_checkpoints: int = 5, eval_k: int = 200, probe: bool = True, eval_during: bool = True,
              run_dir: Path | str | None = None, seed: int = 0, device: str | torch.device | None = None,
              progress: bool = False, precision: str = "fp32", channels_last: bool = False, projector: bool = True,
-             callbacks: Sequence[Callback] = ()) -> PretrainResult:
+             callbacks: Sequence[Callback] = (), oracle_labels: torch.Tensor | None = None) -> PretrainResult:
     "Self-supervised pre-training of `backbone` on `data` with `method`; returns the model and its kNN / probe accuracy."
     torch.manual_seed(seed)
     backbone = backbone or make_backbone("cnn" if data.x_train.ndim == 4 else "mlp", data.input_shape)
@@ -495,9 +514,11 @@ def pretrain(data: Dataset, method: str = "simclr", backbone: Backbone | None = 
     augment = augment or Augment(noise_std=0.1)
     objective = TwoViewObjective(method, augment, augment2, loss_kwargs or {}, class_similarity, positives,
                                  train_x=data.x_train if positives is not None else None,
-                                 labels=data.y_train if positives is not None else None, precision=precision,
+                                 labels=oracle_labels if oracle_labels is not None else
+                                 data.y_train if positives is not None else None, precision=precision,
                                  channels_last=channels_last)
-    train_data = with_sample_ids(data) if positives is not None else data
+    # the loss sees `oracle_labels` (what an oracle revealed; -1 unknown) when given: batches then carry sample ids
+    train_data = with_sample_ids(data) if positives is not None or oracle_labels is not None else data
     callbacks = [*([EMATeacher(steps)] if get_method(method).teacher else []), *callbacks]
     if eval_during:
         callbacks.append(SSLEval(data, k=eval_k, probe=False))

@@ -36,8 +36,8 @@ from repl_nb.ssl import (METHODS, SSLModel, build_ssl_model, ema_momentum, evalu
                          resize_images)
 from repl_nb.train import StepSampler
 
-# every registered method that needs no side information beyond the data set's labels
-DDP_METHODS = tuple(name for name, spec in METHODS.items() if "class_similarity" not in spec.needs)
+# every registered method whose loss gathers across ranks and needs no side information beyond the labels
+DDP_METHODS = tuple(name for name, spec in METHODS.items() if spec.distributed and "class_similarity" not in spec.needs)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

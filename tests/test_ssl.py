@@ -137,7 +137,7 @@ def test_the_registry_decides_heads_teacher_and_the_ddp_choices():
     loader = importlib.util.spec_from_file_location("ssl_ddp", ROOT / "scripts" / "ssl_ddp.py")
     ssl_ddp = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(ssl_ddp)
-    assert set(ssl_ddp.DDP_METHODS) == set(METHODS) - {"xclr"}
+    assert set(ssl_ddp.DDP_METHODS) == set(METHODS) - {"xclr", "pal"}
 
 
 def test_a_new_registry_entry_trains_without_other_changes(digits, monkeypatch):
@@ -165,3 +165,23 @@ def test_ssl_throughput_bench_runs_tiny_on_cpu():
     assert [r["method"] for r in rows] == ["simclr", "byol"]
     assert all(r["ours_images_s"] > 0 and r["bare_images_s"] > 0 and math.isfinite(r["ratio"]) for r in rows)
     assert all(r["ours_peak_mib"] is None for r in rows)  # peak memory is CUDA's; not measured on a CPU
+
+
+def test_oracle_labels_reach_the_loss_and_not_the_evaluation(digits):
+    "pretrain(oracle_labels=...): the loss sees the revealed labels (-1 unknown) by sample index; evaluation the true ones."
+    small = digits.subset(6)
+    oracle = torch.full_like(small.y_train, -1)
+    oracle[::3] = small.y_train[::3]
+    seen = []
+    spec = METHODS["pal"]
+    record = lambda batch, **kw: seen.append(batch.labels.clone()) or spec.loss(batch, **kw)
+    METHODS["pal_recorded"] = SSLMethod(record, spec.defaults, needs=spec.needs, distributed=False)
+    try:
+        r = pretrain(small, "pal_recorded", make_backbone("mlp", digits.input_shape, width=8), steps=2, batch_size=20,
+                     oracle_labels=oracle, n_checkpoints=1, eval_during=False, hidden_dim=8, proj_dim=4)
+    finally:
+        del METHODS["pal_recorded"]
+    assert len(seen) == 2 and all(((s == -1) | (s >= 0)).all() for s in seen)
+    assert any((s == -1).any() for s in seen) and any((s >= 0).any() for s in seen)
+    assert set(torch.cat(seen).tolist()) <= set(oracle.tolist())
+    assert 0.0 <= r.final["knn_acc"] <= 1.0  # evaluated with the true labels (no -1 reaches kNN)
