@@ -43,13 +43,12 @@ def ref_supcon(z1, z2, labels, t=0.1):  # the SupContrast repository's formulati
     return -((mask * log_prob).sum(1) / mask.sum(1)).mean()
 
 
-def ref_xclr(z1, z2, sim, t=0.1, tt=0.1):
-    targets = torch.softmax(sim / tt, 1)
-    a, b = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
-    logits = a @ b.T / t
-    l12 = -(targets * torch.log_softmax(logits, 1)).sum(1).mean()
-    l21 = -(targets * torch.log_softmax(logits.T, 1)).sum(1).mean()
-    return (l12 + l21) / 2
+def ref_xclr(z1, z2, sim, t=0.1, tt=0.1):  # the paper's equation: 2N views, self-pair excluded, explicit masks
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    self_pair = torch.eye(len(z), dtype=torch.bool, device=z.device)
+    targets = torch.softmax(sim.repeat(2, 2).masked_fill(self_pair, float("-inf")) / tt, 1)
+    log_p = torch.log_softmax((z @ z.T / t).masked_fill(self_pair, float("-inf")), 1).masked_fill(self_pair, 0.0)
+    return -(targets * log_p).sum(1).mean()
 
 
 def ref_vicreg(x, y):  # the official VICReg forward (single process)

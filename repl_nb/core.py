@@ -28,13 +28,13 @@ import numpy as np
 # torch and safetensors are imported where they are used: `repl-nb --help` and `repl-nb list` then start at once
 
 # %% auto #0
-__all__ = ['SCALES', 'SETTINGS_SECTION', 'ENV_VARS', 'SETTINGS_FILE_VAR', 'VERDICTS', 'NO_VERDICT', 'Settings', 'parse_address',
-           'is_wildcard_host', 'escape_html', 'html_url', 'find_settings_file', 'load_settings', 'claim_check',
-           'mean_interval', 'interval_verdict', 'ArgumentError', 'ArgumentTypeError', 'check_number', 'check_positive',
-           'check_choice', 'check_tensor', 'check_finite', 'check_labels', 'seed_everything', 'get_device',
-           'available_cpus', 'set_cpu_threads', 'cpu_thread_env', 'remove_stale_temps', 'atomic_write', 'write_json',
-           'CorruptFileError', 'read_json', 'append_jsonl', 'write_jsonl', 'read_jsonl', 'check_name', 'inside_folder',
-           'new_run_dir', 'tensors_sha256', 'CheckpointStore', 'log_spaced_steps']
+__all__ = ['SCALES', 'SETTINGS_SECTION', 'ENV_VARS', 'SETTINGS_FILE_VAR', 'VERDICTS', 'NO_VERDICT', 'CLAIM_KINDS', 'Settings',
+           'parse_address', 'is_wildcard_host', 'escape_html', 'html_url', 'find_settings_file', 'load_settings',
+           'claim_check', 'mean_interval', 'interval_verdict', 'paired_claim', 'ArgumentError', 'ArgumentTypeError',
+           'check_number', 'check_positive', 'check_choice', 'check_tensor', 'check_finite', 'check_labels',
+           'seed_everything', 'get_device', 'available_cpus', 'set_cpu_threads', 'cpu_thread_env', 'remove_stale_temps',
+           'atomic_write', 'write_json', 'CorruptFileError', 'read_json', 'append_jsonl', 'write_jsonl', 'read_jsonl',
+           'check_name', 'inside_folder', 'new_run_dir', 'tensors_sha256', 'CheckpointStore', 'log_spaced_steps']
 
 # %% ../nbs/00_core.ipynb #e27cf83f
 SCALES = ("tiny", "small", "medium", "full")  # smoke test, minutes on a laptop, <= 20 min on a laptop, the paper on GPUs
@@ -195,6 +195,40 @@ def interval_verdict(lo: float, # lower end of the quantity's interval
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return "inconclusive"
     return "appeared" if lo > threshold else "did not appear" if hi < threshold else "inconclusive"
+
+
+CLAIM_KINDS = ("better", "matches", "not_worse", "not_better")
+
+
+def paired_claim(claim: str, # what the paper claims
+                 a: Iterable[float], # the claimed-better (or claimed-equal) setting, one value per seed
+                 b: Iterable[float], # the reference setting, same seeds in the same order
+                 kind: str = "better", # one of `CLAIM_KINDS`: a > b; |a - b| < margin; a > b - margin; a < b + margin
+                 margin: float = 0.01, # the smallest difference that matters
+                 what: str = "a - b", # how the difference reads in the evidence
+                 scale: str | None = None, # the run's scale (`tiny`: no verdict)
+                ) -> dict:
+    "`claim_check` of a paired comparison over seeds, with the interval of the differences as evidence."
+    a, b = list(a), list(b)
+    if len(a) != len(b):
+        raise ValueError(f"a and b need one value per seed each; got {len(a)} and {len(b)}.")
+    if kind not in CLAIM_KINDS:
+        raise ValueError(f"kind must be one of {CLAIM_KINDS}, got {kind!r}.")
+    d = mean_interval(x - y for x, y in zip(a, b))
+    if d["n"] < 2:
+        verdict = "inconclusive"
+    elif kind == "better":
+        verdict = "appeared" if d["lo"] > 0 else "did not appear" if d["hi"] < margin else "inconclusive"
+    elif kind == "not_worse":
+        verdict = "appeared" if d["lo"] > -margin else "did not appear" if d["hi"] < -margin else "inconclusive"
+    elif kind == "not_better":
+        verdict = "appeared" if d["hi"] < margin else "did not appear" if d["lo"] > margin else "inconclusive"
+    else:
+        inside, outside = -margin < d["lo"] and d["hi"] < margin, d["lo"] > margin or d["hi"] < -margin
+        verdict = "appeared" if inside else "did not appear" if outside else "inconclusive"
+    evidence = (f"{what} = {d['mean']:+.3f}, 95% interval [{d['lo']:+.3f}, {d['hi']:+.3f}] over {d['n']} seeds "
+                f"(margin {margin})")
+    return claim_check(claim, verdict, evidence, scale, difference=d, a=mean_interval(a), b=mean_interval(b))
 
 # %% ../nbs/00_core.ipynb #6c73f9a7
 class ArgumentError(ValueError):

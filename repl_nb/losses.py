@@ -19,12 +19,12 @@ from torch import nn
 from .core import check_labels, check_number, check_positive, check_tensor
 
 # %% auto #0
-__all__ = ['world', 'gather_rows', 'gather', 'cosine_logits', 'info_nce', 'simclr_loss', 'supcon_loss', 'soft_targets',
-           'xclr_terms', 'xclr_loss', 'view_graph', 'label_graph', 'pal_simclr_loss', 'pal_spectral_loss',
-           'pal_vicreg_terms', 'pal_vicreg_loss', 'vicreg_terms', 'vicreg_loss', 'barlow_twins_terms',
-           'barlow_twins_loss', 'byol_terms', 'byol_loss', 'logdet_entropy', 'info_vicreg_terms', 'info_vicreg_loss',
-           'log_vmf_normalizer', 'er_terms', 'er_loss', 'few_negatives_loss', 'SimCLRLoss', 'SupConLoss', 'XCLRLoss',
-           'VICRegLoss', 'BarlowTwinsLoss', 'BYOLLoss', 'InfoVICRegLoss', 'ERLoss']
+__all__ = ['XCLR_FORMS', 'world', 'gather_rows', 'gather', 'cosine_logits', 'info_nce', 'simclr_loss', 'supcon_loss',
+           'soft_targets', 'xclr_terms', 'xclr_loss', 'view_graph', 'label_graph', 'pal_simclr_loss',
+           'pal_spectral_loss', 'pal_vicreg_terms', 'pal_vicreg_loss', 'vicreg_terms', 'vicreg_loss',
+           'barlow_twins_terms', 'barlow_twins_loss', 'byol_terms', 'byol_loss', 'logdet_entropy', 'info_vicreg_terms',
+           'info_vicreg_loss', 'log_vmf_normalizer', 'er_terms', 'er_loss', 'few_negatives_loss', 'SimCLRLoss',
+           'SupConLoss', 'XCLRLoss', 'VICRegLoss', 'BarlowTwinsLoss', 'BYOLLoss', 'InfoVICRegLoss', 'ERLoss']
 
 # %% ../nbs/05_losses.ipynb #f4c5d2b0
 def world() -> tuple[int, int]:
@@ -213,9 +213,13 @@ def supcon_loss(z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor | None 
     return _global_mean(per_anchor / mass.clamp_min(1), (mass > 0).sum())
 
 # %% ../nbs/05_losses.ipynb #24593079
+XCLR_FORMS = ("paper", "stacked_self", "cross_view")
+
+
 def soft_targets(similarity: torch.Tensor, target_temperature: float) -> torch.Tensor:
     "Row-wise `softmax(similarity / target_temperature)`; at temperature 0, uniform over each row's maxima."
-    check_tensor("similarity", similarity, ndim=2, fix="A similarity matrix is (N, N).")
+    # -inf marks pairs left out of the targets (X-CLR's self-pairs), so infinite entries are allowed here
+    check_tensor("similarity", similarity, ndim=2, finite=False, fix="A similarity matrix is (N, N).")
     check_number("target_temperature", target_temperature, 0, fix="0 puts all weight on each row's most similar samples.")
     s = similarity.to(torch.promote_types(similarity.dtype, torch.float32))
     if target_temperature == 0:
@@ -232,31 +236,62 @@ def _local_rows(matrix: torch.Tensor, n: int, total: int, start: int, what: str)
     raise ValueError(f"{what} must be (N, N) for the global batch or (n_local, N) = ({n}, {total}); got {tuple(matrix.shape)}.")
 
 
-def xclr_terms(z1: torch.Tensor, z2: torch.Tensor, similarity: torch.Tensor, temperature: float = 0.1,
-               target_temperature: float = 0.1) -> dict[str, torch.Tensor]:
-    "X-CLR's two directions (`z1_to_z2`, `z2_to_z1`) and their mean `loss`."
-    check_positive("temperature", temperature, fix="Typical values are 0.05 to 1.")
-    n = _check_views(z1, z2)
-    check_tensor("similarity", similarity, ndim=2, fix="A similarity matrix is (N, N).")
-    (g1, g2), start = _gather_views(z1, z2)
-    targets = soft_targets(_local_rows(similarity, n, len(g1), start, "similarity"), target_temperature)
-    targets = targets.to(_compute_dtype(z1, z2))
+def _xclr_cross_view(z1, z2, g1, g2, targets, temperature) -> dict[str, torch.Tensor]:
     if world()[1] == 1:  # one (N, N) matrix serves both directions
         logits = cosine_logits(z1, z2, temperature)
         pairs = (("z1_to_z2", logits), ("z2_to_z1", logits.T))
     else:
         pairs = (("z1_to_z2", cosine_logits(z1, g2, temperature)), ("z2_to_z1", cosine_logits(z2, g1, temperature)))
-    out = {}
-    for name, logits in pairs:
-        out[name] = _global_mean(_soft_nce(logits, targets, finite=True)[0])
-    out["loss"] = (out["z1_to_z2"] + out["z2_to_z1"]) / 2
+    return {name: _global_mean(_soft_nce(logits, targets, finite=True)[0]) for name, logits in pairs}
+
+
+def _xclr_stacked(z1, z2, g1, g2, rows, start, temperature, target_temperature, keep_self) -> dict[str, torch.Tensor]:
+    n, total = len(z1), len(g1)
+    s = rows.to(torch.promote_types(rows.dtype, g1.dtype)).repeat(2, 2)  # both views share their sample's row
+    logits = cosine_logits(torch.cat([z1, z2]), torch.cat([g1, g2]), temperature)
+    if not keep_self:
+        own = torch.arange(n, device=z1.device) + start
+        self_index = torch.cat([own, own + total]).view(-1, 1)
+        s = s.scatter(1, self_index, float("-inf"))
+        # a finite fill whose softmax weight is exactly 0 keeps the fused log-softmax path (target weight there is 0)
+        logits = logits.scatter(1, self_index, torch.finfo(logits.dtype).min / 2)
+    per_anchor = _soft_nce(logits, soft_targets(s, target_temperature).to(logits.dtype), finite=True)[0]
+    return {"z1_anchors": _global_mean(per_anchor[:n]), "z2_anchors": _global_mean(per_anchor[n:])}
+
+
+def xclr_terms(z1: torch.Tensor, # the first view's embeddings (n, D)
+               z2: torch.Tensor, # the second view's embeddings (n, D)
+               similarity: torch.Tensor, # similarity between samples: (N, N) global, or this rank's rows (n, N)
+               temperature: float = 0.1, # T of the embedding softmax
+               target_temperature: float = 0.1, # T_s of the target softmax (0: uniform over each row's maxima)
+               form: str = "paper", # "paper" (2N views, self-pair excluded), "stacked_self" or "cross_view"
+              ) -> dict[str, torch.Tensor]:
+    "X-CLR's two halves (anchors of each view; directions for `cross_view`) and their mean `loss`."
+    if form not in XCLR_FORMS:
+        raise ValueError(f"form must be one of {XCLR_FORMS}, got {form!r}; 'paper' is the equation of 2407.18134.")
+    check_positive("temperature", temperature, fix="Typical values are 0.05 to 1.")
+    n = _check_views(z1, z2)
+    check_tensor("similarity", similarity, ndim=2, fix="A similarity matrix is (N, N).")
+    (g1, g2), start = _gather_views(z1, z2)
+    rows = _local_rows(similarity, n, len(g1), start, "similarity")
+    if form == "cross_view":
+        targets = soft_targets(rows.to(torch.promote_types(rows.dtype, g1.dtype)), target_temperature)
+        out = _xclr_cross_view(z1, z2, g1, g2, targets, temperature)
+    else:
+        out = _xclr_stacked(z1, z2, g1, g2, rows, start, temperature, target_temperature, form == "stacked_self")
+    out["loss"] = sum(out.values()) / 2
     return out
 
 
-def xclr_loss(z1: torch.Tensor, z2: torch.Tensor, similarity: torch.Tensor, temperature: float = 0.1,
-              target_temperature: float = 0.1) -> torch.Tensor:
-    "X-CLR: soft cross-entropy between `softmax(similarity / target_T)` and `softmax(cos(z1, z2) / T)`, both directions."
-    return xclr_terms(z1, z2, similarity, temperature, target_temperature)["loss"]
+def xclr_loss(z1: torch.Tensor, # the first view's embeddings (n, D)
+              z2: torch.Tensor, # the second view's embeddings (n, D)
+              similarity: torch.Tensor, # similarity between samples: (N, N) global, or this rank's rows (n, N)
+              temperature: float = 0.1, # T of the embedding softmax
+              target_temperature: float = 0.1, # T_s of the target softmax
+              form: str = "paper", # "paper", "stacked_self" or "cross_view" (see above)
+             ) -> torch.Tensor:
+    "X-CLR: soft cross-entropy between `softmax(similarity / T_s)` and `softmax(cos / T)` over the batch's views."
+    return xclr_terms(z1, z2, similarity, temperature, target_temperature, form)["loss"]
 
 # %% ../nbs/05_losses.ipynb #93363ac4
 def view_graph(n: int, n_views: int = 2, device: torch.device | str | None = None) -> torch.Tensor:
@@ -509,16 +544,17 @@ class SupConLoss(nn.Module):
 class XCLRLoss(nn.Module):
     "`xclr_loss` whose sample similarity is looked up from a (C, C) class-similarity matrix by the batch labels."
 
-    def __init__(self, class_similarity: torch.Tensor, temperature: float = 0.1, target_temperature: float = 0.1):
+    def __init__(self, class_similarity: torch.Tensor, temperature: float = 0.1, target_temperature: float = 0.1,
+                 form: str = "paper"):
         super().__init__()
         self.register_buffer("class_similarity", torch.as_tensor(class_similarity, dtype=torch.float32))
-        self.temperature, self.target_temperature = temperature, target_temperature
+        self.temperature, self.target_temperature, self.form = temperature, target_temperature, form
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         check_labels("labels", labels, len(self.class_similarity), length=len(z1), length_of="z1")
         all_labels = gather(labels.view(-1, 1).float()).view(-1).long()  # labels of the global batch
         similarity = self.class_similarity[labels][:, all_labels]
-        return xclr_loss(z1, z2, similarity, self.temperature, self.target_temperature)
+        return xclr_loss(z1, z2, similarity, self.temperature, self.target_temperature, self.form)
 
 
 class VICRegLoss(nn.Module):

@@ -22,16 +22,19 @@ from torch import nn
 from . import losses as L
 from .core import check_labels, check_number, check_positive, check_tensor
 from .augment import Augment
-from .data import Dataset
+from .core import seed_everything
+from .data import Dataset, load_dataset
 from .models import MLP, PreActBlock, PreActResNet18, SmallCNN, make_activation
 from .train import Callback, FitContext, FitResult, fit
 
 # %% auto #0
-__all__ = ['BACKBONES', 'METHODS', 'CIFAR10_GROUPS', 'DEFAULT_LOSS_KWARGS', 'Backbone', 'make_backbone', 'projection_head',
-           'SSLModel', 'ema_momentum', 'EMATeacher', 'nearest_neighbors', 'GPSPositives', 'with_sample_ids',
-           'resize_images', 'TwoViewObjective', 'embed', 'knn_predict', 'knn_accuracy', 'linear_probe',
-           'evaluate_backbone', 'SSLEval', 'text_model_available', 'text_class_similarity',
-           'hierarchy_class_similarity', 'confusion_class_similarity', 'PretrainResult', 'build_ssl_model', 'pretrain']
+__all__ = ['BACKBONES', 'METHODS', 'CIFAR10_GROUPS', 'Backbone', 'make_backbone', 'projection_head', 'SSLModel', 'ema_momentum',
+           'EMATeacher', 'nearest_neighbors', 'GPSPositives', 'with_sample_ids', 'resize_images', 'ViewBatch',
+           'SSLMethod', 'oracle_graph', 'get_method', 'method_loss', 'TwoViewObjective', 'embed', 'knn_predict',
+           'knn_accuracy', 'linear_probe', 'evaluate_backbone', 'SSLEval', 'text_model_available',
+           'text_class_similarity', 'hierarchy_class_similarity', 'confusion_class_similarity', 'PretrainResult',
+           'build_ssl_model', 'pretrain', 'standard_augment', 'load_ssl_data', 'seeded_backbone', 'compare_variants',
+           'SSLTerms']
 
 # %% ../nbs/06_ssl.ipynb #d6d6a339
 BACKBONES = ("mlp", "cnn", "resnet18")
@@ -195,7 +198,100 @@ def resize_images(data: Dataset, size: int) -> Dataset:
     return dataclasses.replace(data, x_train=resize(data.x_train), x_test=resize(data.x_test))
 
 # %% ../nbs/06_ssl.ipynb #4469ff7c
-METHODS = ("simclr", "supcon", "xclr", "byol", "vicreg", "barlow", "info_vicreg", "er", "few_negatives")
+@dataclasses.dataclass(frozen=True)
+class ViewBatch:
+    "What a method's loss reads: projections of the two views and, when the method needs them, more."
+    z1: torch.Tensor  # projections of the first views (n, D)
+    z2: torch.Tensor  # projections of the second views (n, D)
+    p1: torch.Tensor | None = None  # predictor outputs (BYOL)
+    p2: torch.Tensor | None = None
+    t1: torch.Tensor | None = None  # EMA teacher projections (BYOL), no gradient
+    t2: torch.Tensor | None = None
+    labels: torch.Tensor | None = None  # true labels of the batch (n,)
+    similarity: torch.Tensor | None = None  # similarity of the batch's samples to the global batch's (n, N)
+    seed: int = 0  # the step's seed (methods that draw at random)
+
+
+@dataclasses.dataclass(frozen=True)
+class SSLMethod:
+    "One SSL method: its loss on a `ViewBatch`, default loss kwargs, its head and what it needs."
+    loss: Callable[..., torch.Tensor]  # (batch: ViewBatch, **kwargs) -> scalar loss
+    defaults: dict = dataclasses.field(default_factory=dict)
+    head: str = "projector"  # "projector" (hidden -> proj_dim) or "expander" (3 layers, hidden_dim wide)
+    teacher: bool = False  # a predictor and an EMA teacher (BYOL)
+    needs: tuple[str, ...] = ()  # side inputs: "labels", "class_similarity"
+    distributed: bool = True  # the loss is the global batch's under torch.distributed (scripts/ssl_ddp.py)
+
+
+def _byol(b: ViewBatch) -> torch.Tensor:
+    return L.byol_loss(b.p1, b.t2) + L.byol_loss(b.p2, b.t1)
+
+
+def oracle_graph(labels: torch.Tensor) -> torch.Tensor:
+    "PAL's graph over the stacked views `[v1; v2]`: the two views of a sample, and every pair of samples whose known labels agree (-1: unknown)."
+    n = len(labels)
+    both = torch.cat([labels, labels])
+    known = both >= 0
+    same = (both[:, None] == both[None, :]) & known[:, None] & known[None, :]
+    return (same.float() + L.view_graph(n, device=labels.device)).clamp_max(1).fill_diagonal_(0)
+
+
+def _pal(b: ViewBatch, **kw) -> torch.Tensor:
+    if L.world()[1] > 1:
+        raise NotImplementedError("method 'pal' builds its oracle graph in one process; use it without torch.distributed.")
+    return L.pal_simclr_loss(torch.cat([b.z1, b.z2]), oracle_graph(b.labels).to(b.z1.dtype), **kw)
+
+
+def _few_negatives(b: ViewBatch, **kw) -> torch.Tensor:
+    return L.few_negatives_loss(b.z1, b.z2, generator=torch.Generator().manual_seed(b.seed + 2), **kw)
+
+
+METHODS: dict[str, SSLMethod] = {
+    "simclr": SSLMethod(lambda b, **kw: L.simclr_loss(b.z1, b.z2, **kw), {"temperature": 0.5}),
+    "supcon": SSLMethod(lambda b, **kw: L.supcon_loss(b.z1, b.z2, b.labels, **kw), {"temperature": 0.1},
+                        needs=("labels",)),
+    "xclr": SSLMethod(lambda b, **kw: L.xclr_loss(b.z1, b.z2, b.similarity, **kw), {"temperature": 0.1},
+                      needs=("labels", "class_similarity")),
+    "byol": SSLMethod(_byol, teacher=True),
+    "vicreg": SSLMethod(lambda b, **kw: L.vicreg_loss(b.z1, b.z2, **kw), head="expander"),
+    "barlow": SSLMethod(lambda b, **kw: L.barlow_twins_loss(b.z1, b.z2, **kw), head="expander"),
+    "info_vicreg": SSLMethod(lambda b, **kw: L.info_vicreg_loss(b.z1, b.z2, **kw), head="expander"),
+    "er": SSLMethod(lambda b, **kw: L.er_loss(b.z1, b.z2, **kw)),
+    "few_negatives": SSLMethod(_few_negatives, {"n_negatives": 1, "temperature": 0.5}),
+    "pal": SSLMethod(_pal, {"temperature": 0.5}, needs=("labels",), distributed=False),
+}
+
+
+def get_method(method: str) -> SSLMethod:
+    "The registry entry of `method`, with an error naming the choices."
+    if method not in METHODS:
+        raise ValueError(f"Unknown SSL method {method!r}; choose one of {tuple(METHODS)}.")
+    return METHODS[method]
+
+
+def method_loss(method: str, # a `METHODS` name
+                model: SSLModel, # the model (its predictor and teacher serve BYOL)
+                views: torch.Tensor, # the stacked views [v1; v2] (2n, ...)
+                z: torch.Tensor, # their projections (2n, D)
+                predictions: torch.Tensor | None = None, # predictor outputs (2n, D); computed here when None
+                labels: torch.Tensor | None = None, # true labels of the batch (n,)
+                similarity: torch.Tensor | None = None, # sample similarity (n, N) for X-CLR
+                seed: int = 0, # the step's seed
+                loss_kwargs: dict | None = None, # overrides of the method's defaults
+               ) -> torch.Tensor:
+    "The method's loss on the projections `z` of the stacked views (teacher targets computed when the method needs them)."
+    spec = get_method(method)
+    z1, z2 = z.chunk(2)
+    batch = dict(z1=z1, z2=z2, labels=labels, similarity=similarity, seed=seed)
+    if spec.teacher:
+        if model.teacher is None or model.predictor is None:
+            raise ValueError(f"method {method!r} needs an SSLModel with a predictor and teacher=True (build_ssl_model).")
+        p = model.predictor(z) if predictions is None else predictions
+        (batch["p1"], batch["p2"]), (batch["t1"], batch["t2"]) = p.chunk(2), model.teacher_project(views).chunk(2)
+    for need, value in (("labels", labels), ("class_similarity", similarity)):
+        if need in spec.needs and value is None:
+            raise ValueError(f"method {method!r} needs {need}.")
+    return spec.loss(ViewBatch(**batch), **{**spec.defaults, **(loss_kwargs or {})})
 
 
 @dataclasses.dataclass
@@ -209,15 +305,18 @@ class TwoViewObjective:
     positives: GPSPositives | None = None
     train_x: torch.Tensor | None = None
     labels: torch.Tensor | None = None
+    precision: str = "fp32"  # "bf16": forward and loss under bfloat16 autocast (the losses still reduce in float32)
+    channels_last: bool = False  # image views in channels_last memory format (faster convolutions on GPUs)
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"Unknown method {self.method!r}; choose one of {METHODS}.")
-        if self.method == "xclr" and self.class_similarity is None:
-            raise ValueError("method 'xclr' needs class_similarity (C, C).")
+        spec = get_method(self.method)
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}.")
+        if "class_similarity" in spec.needs and self.class_similarity is None:
+            raise ValueError(f"method {self.method!r} needs class_similarity (C, C).")
         if self.positives is not None and self.train_x is None:
             raise ValueError("positives (GPS) need train_x: the training inputs the sample indices refer to.")
-        self.last_terms: dict[str, float] = {}
+        self.needs = spec.needs
 
     def views(self, x: torch.Tensor, y: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         "The two augmented views of batch `x` (the second from GPS positives when set), seeded by `seed`."
@@ -228,44 +327,28 @@ class TwoViewObjective:
         return self.augment(x, seed=seed), (self.augment2 or self.augment)(source, seed=seed + 1)
 
     def _labels(self, y: torch.Tensor) -> torch.Tensor:
-        if self.positives is None:
-            return y
+        "The labels the loss sees: `y` itself, or `labels[y]` when `labels` is set (then `y` are sample indices)."
         if self.labels is None:
-            raise ValueError(f"method {self.method!r} with GPS positives needs `labels` (the true training labels).")
+            if self.positives is not None:
+                raise ValueError(f"method {self.method!r} with GPS positives needs `labels` (the true training labels).")
+            return y
         self.labels = self.labels.to(y.device)
         return self.labels[y]
 
     def __call__(self, model: SSLModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         seed = int(torch.randint(0, 2**62, (1,)))
-        v1, v2 = self.views(x, y, seed)
-        views = torch.cat([v1, v2])
-        z1, z2 = model.projector(model.backbone(views)).chunk(2)
-        kw, m = self.loss_kwargs, self.method
-        if m == "simclr":
-            return L.simclr_loss(z1, z2, **kw)
-        if m == "supcon":
-            return L.supcon_loss(z1, z2, self._labels(y), **kw)
-        if m == "xclr":
-            labels = self._labels(y)
-            sim = self.class_similarity.to(z1.device)
-            all_labels = L.gather(labels.view(-1, 1).float()).view(-1).long()
-            return L.xclr_loss(z1, z2, sim[labels][:, all_labels], **kw)
-        if m == "byol":
-            if model.teacher is None or model.predictor is None:
-                raise ValueError("method 'byol' needs an SSLModel with a predictor and teacher=True.")
-            p1, p2 = model.predictor(torch.cat([z1, z2])).chunk(2)
-            t1, t2 = model.teacher_project(views).chunk(2)
-            return L.byol_loss(p1, t2) + L.byol_loss(p2, t1)
-        if m == "vicreg":
-            return L.vicreg_loss(z1, z2, **kw)
-        if m == "barlow":
-            return L.barlow_twins_loss(z1, z2, **kw)
-        if m == "info_vicreg":
-            return L.info_vicreg_loss(z1, z2, **kw)
-        if m == "er":
-            return L.er_loss(z1, z2, **kw)
-        g = torch.Generator().manual_seed(seed + 2)
-        return L.few_negatives_loss(z1, z2, generator=g, **kw)
+        views = torch.cat(self.views(x, y, seed))
+        if self.channels_last and views.ndim == 4:
+            views = views.contiguous(memory_format=torch.channels_last)
+        labels = self._labels(y) if "labels" in self.needs else None
+        similarity = None
+        if "class_similarity" in self.needs:
+            all_labels = L.gather(labels.view(-1, 1).float()).view(-1).long()  # labels of the global batch
+            similarity = self.class_similarity.to(views.device)[labels][:, all_labels]
+        with torch.autocast(views.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            z = model.projector(model.backbone(views))
+            return method_loss(self.method, model, views, z, labels=labels, similarity=similarity, seed=seed,
+                               loss_kwargs=self.loss_kwargs)
 
 # %% ../nbs/06_ssl.ipynb #e25e6239
 @torch.no_grad()
@@ -409,10 +492,6 @@ def confusion_class_similarity(x: torch.Tensor, y: torch.Tensor, n_classes: int,
     return (scale * off / off.max().clamp_min(1e-12)).fill_diagonal_(1.0).cpu()
 
 # %% ../nbs/06_ssl.ipynb #f960339e
-DEFAULT_LOSS_KWARGS = {"simclr": {"temperature": 0.5}, "supcon": {"temperature": 0.1}, "xclr": {"temperature": 0.1},
-                       "few_negatives": {"n_negatives": 1, "temperature": 0.5}}
-
-
 @dataclasses.dataclass
 class PretrainResult:
     "The trained `SSLModel`, `fit`'s result, the final evaluation and the training time."
@@ -422,14 +501,18 @@ class PretrainResult:
     seconds: float
 
 
-def build_ssl_model(method: str, backbone: Backbone, proj_dim: int = 128, hidden_dim: int = 512) -> SSLModel:
-    "The SSLModel a method needs: expander for VICReg/Barlow, predictor + teacher for BYOL, projector otherwise."
-    if method in ("vicreg", "barlow", "info_vicreg"):
-        return SSLModel(backbone, projection_head(backbone.out_dim, hidden_dim, hidden_dim, n_layers=3))
-    projector = projection_head(backbone.out_dim, hidden_dim, proj_dim)
-    if method == "byol":
-        return SSLModel(backbone, projector, projection_head(proj_dim, hidden_dim, proj_dim), teacher=True)
-    return SSLModel(backbone, projector)
+def build_ssl_model(method: str, backbone: Backbone, proj_dim: int = 128, hidden_dim: int = 512,
+                    batch_norm: bool = True, projector: bool = True) -> SSLModel:
+    "The SSLModel the method's registry entry asks for: its head (none when `projector=False`), and a predictor + EMA teacher when it needs them."
+    spec = get_method(method)
+    head = lambda d_in, d_out, n_layers=2: projection_head(d_in, hidden_dim, d_out, n_layers, batch_norm)
+    if not projector:  # the loss reads the backbone's features directly
+        out = backbone.out_dim
+        return SSLModel(backbone, nn.Identity(), head(out, out) if spec.teacher else None, teacher=spec.teacher)
+    if spec.head == "expander":
+        return SSLModel(backbone, head(backbone.out_dim, hidden_dim, 3))
+    predictor = head(proj_dim, proj_dim) if spec.teacher else None
+    return SSLModel(backbone, head(backbone.out_dim, proj_dim), predictor, teacher=spec.teacher)
 
 
 def pretrain(data: Dataset, method: str = "simclr", backbone: Backbone | None = None, steps: int = 500,
@@ -438,18 +521,23 @@ def pretrain(data: Dataset, method: str = "simclr", backbone: Backbone | None = 
              positives: GPSPositives | None = None, proj_dim: int = 128, hidden_dim: int = 512,
              n_checkpoints: int = 5, eval_k: int = 200, probe: bool = True, eval_during: bool = True,
              run_dir: Path | str | None = None, seed: int = 0, device: str | torch.device | None = None,
-             progress: bool = False) -> PretrainResult:
+             progress: bool = False, precision: str = "fp32", channels_last: bool = False, projector: bool = True,
+             callbacks: Sequence[Callback] = (), oracle_labels: torch.Tensor | None = None) -> PretrainResult:
     "Self-supervised pre-training of `backbone` on `data` with `method`; returns the model and its kNN / probe accuracy."
     torch.manual_seed(seed)
     backbone = backbone or make_backbone("cnn" if data.x_train.ndim == 4 else "mlp", data.input_shape)
-    model = build_ssl_model(method, backbone, proj_dim, hidden_dim)
-    kwargs = {**DEFAULT_LOSS_KWARGS.get(method, {}), **(loss_kwargs or {})}
+    model = build_ssl_model(method, backbone, proj_dim, hidden_dim, projector=projector)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     augment = augment or Augment(noise_std=0.1)
-    objective = TwoViewObjective(method, augment, augment2, kwargs, class_similarity, positives,
+    objective = TwoViewObjective(method, augment, augment2, loss_kwargs or {}, class_similarity, positives,
                                  train_x=data.x_train if positives is not None else None,
-                                 labels=data.y_train if positives is not None else None)
-    train_data = with_sample_ids(data) if positives is not None else data
-    callbacks: list[Callback] = [EMATeacher(steps)] if method == "byol" else []
+                                 labels=oracle_labels if oracle_labels is not None else
+                                 data.y_train if positives is not None else None, precision=precision,
+                                 channels_last=channels_last)
+    # the loss sees `oracle_labels` (what an oracle revealed; -1 unknown) when given: batches then carry sample ids
+    train_data = with_sample_ids(data) if positives is not None or oracle_labels is not None else data
+    callbacks = [*([EMATeacher(steps)] if get_method(method).teacher else []), *callbacks]
     if eval_during:
         callbacks.append(SSLEval(data, k=eval_k, probe=False))
     start = time.perf_counter()
@@ -459,3 +547,65 @@ def pretrain(data: Dataset, method: str = "simclr", backbone: Backbone | None = 
     seconds = time.perf_counter() - start
     final = evaluate_backbone(model.backbone, data.to(next(model.parameters()).device), eval_k, probe=probe)
     return PretrainResult(model, result, final, seconds)
+
+# %% ../nbs/06_ssl.ipynb #b7e0d102
+def standard_augment(crop_scale: float = 0.6, # lower bound of the crop's area fraction (0: no crop)
+                     flip: bool = False, # random horizontal flips
+                     color_jitter: float = 0.0, # colour-jitter strength
+                     noise_std: float = 0.1, # additive Gaussian noise
+                    ) -> Augment:
+    "The SSL notebooks' standard two-view augmentation: crops (aspect ratio 0.8-1.25), flip and jitter when set, noise."
+    return Augment(crop_scale=crop_scale or None, flip=flip, color_jitter=color_jitter, noise_std=noise_std,
+                   crop_ratio=(0.8, 1.25))
+
+
+def load_ssl_data(dataset: str, image_size: int = 0, **kwargs) -> Dataset:
+    "`load_dataset(dataset, **kwargs)`, its images resized to `image_size` x `image_size` unless it is 0."
+    data = load_dataset(dataset, **kwargs)
+    return resize_images(data, image_size) if image_size else data
+
+
+def seeded_backbone(model: str, input_shape: Sequence[int], seed: int, **kwargs) -> Backbone:
+    "`make_backbone(model, input_shape, **kwargs)` initialised from `seed` (every variant of a seed gets the same weights)."
+    seed_everything(seed)
+    return make_backbone(model, input_shape, **kwargs)
+
+
+def compare_variants(data: Dataset, # pre-training data (the final evaluation uses its labels)
+                     variants: dict[str, dict], # name -> `pretrain` keyword arguments of that variant
+                     seeds: Sequence[int], # one run of every variant per seed
+                     backbone: Callable[[int], Backbone], # seed -> a fresh backbone (e.g. `seeded_backbone`)
+                     evaluate: Callable[[Backbone], dict] | None = None, # extra metrics of each trained backbone
+                     progress: bool = True, # a progress bar over the runs
+                     **common, # `pretrain` keyword arguments shared by every variant
+                    ) -> dict[str, list[dict]]:
+    "Pre-train every variant once per seed from the same initialisation; per variant, one record per seed."
+    from tqdm.auto import tqdm
+    results: dict[str, list[dict]] = {name: [] for name in variants}
+    with tqdm(total=len(seeds) * len(variants), desc="variants x seeds", disable=not progress) as bar:
+        for seed in seeds:
+            for name, kwargs in variants.items():
+                run = pretrain(data, backbone=backbone(seed), seed=seed, **{**common, **kwargs})
+                extra = evaluate(run.model.backbone) if evaluate is not None else {}
+                results[name].append({"seed": seed, **run.final, **extra, "seconds": round(run.seconds, 2),
+                                      "curve": run.fit.metrics})
+                bar.update(1)
+    return results
+
+
+class SSLTerms(Callback):
+    "At each checkpoint: `terms(z1, z2)` (a dict of tensors) on the projections of two fixed views of a fixed batch."
+
+    def __init__(self, x: torch.Tensor, augment: Augment, terms: Callable[..., dict], prefix: str = "", seed: int = 0):
+        self.x, self.augment, self.terms, self.prefix, self.seed = x, augment, terms, prefix, seed
+
+    @torch.no_grad()
+    def on_checkpoint(self, ctx: FitContext) -> dict:
+        model = ctx.model
+        was_training = model.training
+        model.eval()
+        x = self.x.to(ctx.device)
+        v1, v2 = self.augment(x, seed=self.seed), self.augment(x, seed=self.seed + 1)
+        z1, z2 = model.projector(model.backbone(v1)), model.projector(model.backbone(v2))
+        model.train(was_training)
+        return {self.prefix + k: float(v) for k, v in self.terms(z1, z2).items()}

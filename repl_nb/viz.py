@@ -17,11 +17,12 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from .core import atomic_write, check_name, load_settings
+from .core import atomic_write, check_name, load_settings, mean_interval
 
 # %% auto #0
 __all__ = ['LEGEND_BELOW', 'LEGEND_MARGIN', 'REGION_PALETTE', 'EDGE_COLOUR', 'PLOTLY_JS', 'log_step_axis', 'training_curves',
-           'confusion_heatmap', 'region_buckets', 'partition_figure', 'lc_map_figure', 'share_plotly_js', 'save_figure']
+           'confusion_heatmap', 'interval_bars', 'region_buckets', 'partition_figure', 'lc_map_figure',
+           'share_plotly_js', 'save_figure']
 
 # %% ../nbs/80_viz.ipynb #1b67302e
 # Legends sit in rows at the bottom of the figure, under the x axis title and clear of the title and of a right-hand
@@ -66,6 +67,26 @@ def confusion_heatmap(matrix: torch.Tensor, class_names: Sequence[str], normaliz
                                hovertemplate="true %{y} -> predicted %{x}: %{z:.3f}<extra></extra>"))
     fig.update_layout(title=title, template="plotly_white", xaxis_title="predicted", yaxis_title="true",
                       yaxis_autorange="reversed")
+    return fig
+
+# %% ../nbs/80_viz.ipynb #c41d9e02
+def interval_bars(series: dict[str, dict[str, Sequence[float]]], # metric -> setting -> one value per seed
+                  title: str = "", yaxis_title: str = "", # labels
+                  yaxis_range: Sequence[float] | None = None, # e.g. (0, 1) for accuracies
+                 ) -> go.Figure:
+    "Grouped bars: mean over seeds with its 95% interval, per metric and setting, and the per-seed values as points."
+    fig = go.Figure()
+    for metric, by_setting in series.items():
+        names = list(by_setting)
+        stats = [mean_interval(by_setting[n]) for n in names]
+        fig.add_bar(name=metric, x=names, y=[s["mean"] for s in stats], offsetgroup=metric,
+                    error_y=dict(type="data", symmetric=False, array=[s["hi"] - s["mean"] for s in stats],
+                                 arrayminus=[s["mean"] - s["lo"] for s in stats]))
+        xs = [n for n in names for _ in by_setting[n]]
+        fig.add_scatter(x=xs, y=[v for n in names for v in by_setting[n]], mode="markers", offsetgroup=metric,
+                        marker=dict(color="black", size=5), name=f"{metric} (seeds)", showlegend=False)
+    fig.update_layout(barmode="group", scattermode="group", template="plotly_white", title=title,
+                      yaxis_title=yaxis_title, yaxis_range=list(yaxis_range) if yaxis_range else None)
     return fig
 
 # %% ../nbs/80_viz.ipynb #48e16191

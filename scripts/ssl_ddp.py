@@ -29,20 +29,20 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from repl_nb import losses as L
 from repl_nb.augment import Augment
 from repl_nb.core import CheckpointStore, append_jsonl, get_device, read_jsonl, seed_everything, write_json, write_jsonl
 from repl_nb.data import load_dataset
-from repl_nb.ssl import (DEFAULT_LOSS_KWARGS, SSLModel, build_ssl_model, ema_momentum, evaluate_backbone, make_backbone,
-                         projection_head, resize_images)
+from repl_nb.ssl import (METHODS, SSLModel, build_ssl_model, ema_momentum, evaluate_backbone, make_backbone, method_loss,
+                         resize_images)
 from repl_nb.train import StepSampler
 
-METHODS = ("simclr", "supcon", "byol", "vicreg", "barlow")  # the methods that need no side information
+# every registered method whose loss gathers across ranks and needs no side information beyond the labels
+DDP_METHODS = tuple(name for name, spec in METHODS.items() if spec.distributed and "class_similarity" not in spec.needs)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--method", choices=METHODS, default="simclr")
+    p.add_argument("--method", choices=DDP_METHODS, default="simclr")
     p.add_argument("--dataset", default="digits", help="a repl_nb.data name: digits, cifar10, cifar100, ...")
     p.add_argument("--data-root", default=None, help="data folder (default: the data_root setting)")
     p.add_argument("--image-size", type=int, default=0, help="resize images first (0: keep)")
@@ -86,17 +86,11 @@ def setup() -> tuple[int, int, torch.device]:
 
 
 def build_model(args, input_shape) -> SSLModel:
-    "The notebooks' model for the method (`build_ssl_model`), or the same without BatchNorm."
+    "The notebooks' model for the method (`build_ssl_model`), with or without BatchNorm."
     seed_everything(args.seed)  # every rank (and every restart) builds the same initial weights
     bn = not args.no_batch_norm
     backbone = make_backbone(args.arch, input_shape, width=args.width, last_width=args.last_width or None, batch_norm=bn)
-    if bn:
-        return build_ssl_model(args.method, backbone, args.proj_dim, args.hidden_dim)
-    head = lambda d_in, d_out, n=2: projection_head(d_in, args.hidden_dim, d_out, n_layers=n, batch_norm=False)
-    if args.method in ("vicreg", "barlow"):
-        return SSLModel(backbone, head(backbone.out_dim, args.hidden_dim, 3))
-    predictor = head(args.proj_dim, args.proj_dim) if args.method == "byol" else None
-    return SSLModel(backbone, head(backbone.out_dim, args.proj_dim), predictor, teacher=args.method == "byol")
+    return build_ssl_model(args.method, backbone, args.proj_dim, args.hidden_dim, batch_norm=bn)
 
 
 class TwoViews(nn.Module):
@@ -112,21 +106,10 @@ class TwoViews(nn.Module):
 
 
 def ssl_loss(method: str, model: SSLModel, views: torch.Tensor, z: torch.Tensor, p: torch.Tensor,
-             labels: torch.Tensor) -> torch.Tensor:
-    "The method's loss on this rank's slice; the losses gather the other ranks' rows themselves."
-    z1, z2 = z.chunk(2)
-    kw = DEFAULT_LOSS_KWARGS.get(method, {})
-    if method == "simclr":
-        return L.simclr_loss(z1, z2, **kw)
-    if method == "supcon":
-        return L.supcon_loss(z1, z2, labels, **kw)
-    if method == "vicreg":
-        return L.vicreg_loss(z1, z2, **kw)
-    if method == "barlow":
-        return L.barlow_twins_loss(z1, z2, **kw)
-    p1, p2 = p.chunk(2)
-    t1, t2 = model.teacher_project(views).chunk(2)
-    return L.byol_loss(p1, t2) + L.byol_loss(p2, t1)
+             labels: torch.Tensor, seed: int) -> torch.Tensor:
+    "The method's loss (the registry's `method_loss`) on this rank's slice; the losses gather the other ranks' rows."
+    return method_loss(method, model, views, z, predictions=p if model.predictor is not None else None,
+                       labels=labels, seed=seed)
 
 
 def main(argv=None) -> int:
@@ -174,7 +157,7 @@ def main(argv=None) -> int:
         v1, v2 = augment(x, seed=x_seed), augment(x, seed=x_seed + 1)
         views = torch.cat([v1[mine], v2[mine]])
         z, p = net(views)
-        loss = ssl_loss(args.method, model, views, z, p, data.y_train[idx][mine])
+        loss = ssl_loss(args.method, model, views, z, p, data.y_train[idx][mine], x_seed)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -71,15 +71,25 @@ def ref_supcon(z1, z2, labels, t):
     return total / n2
 
 
-def ref_xclr(z1, z2, sim, t, tt):
+def ref_xclr(z1, z2, sim, t, tt, form="paper"):
+    "X-CLR one anchor at a time: the paper's 2N views with k != i, the stacked form keeping the self-pair, or cross-view."
     n = len(z1)
+    if form == "cross_view":
+        total = 0.0
+        for i in range(n):
+            w = [math.exp(float(sim[i, j]) / tt) for j in range(n)]
+            w = [x / sum(w) for x in w]
+            for a, c in ((z1, z2), (z2, z1)):
+                denom = sum(math.exp(cos(a[i], c[k]) / t) for k in range(n))
+                total += sum(-w[j] * math.log(math.exp(cos(a[i], c[j]) / t) / denom) for j in range(n))
+        return total / (2 * n)
+    z = torch.cat([z1, z2])
     total = 0.0
-    for i in range(n):
-        w = [math.exp(float(sim[i, j]) / tt) for j in range(n)]
-        w = [x / sum(w) for x in w]
-        for a, c in ((z1, z2), (z2, z1)):
-            denom = sum(math.exp(cos(a[i], c[k]) / t) for k in range(n))
-            total += sum(-w[j] * math.log(math.exp(cos(a[i], c[j]) / t) / denom) for j in range(n))
+    for i in range(2 * n):
+        others = [k for k in range(2 * n) if form == "stacked_self" or k != i]
+        w = [math.exp(float(sim[i % n, k % n]) / tt) for k in others]
+        denom = sum(math.exp(cos(z[i], z[k]) / t) for k in others)
+        total += sum(-wk / sum(w) * math.log(math.exp(cos(z[i], z[k]) / t) / denom) for wk, k in zip(w, others))
     return total / (2 * n)
 
 
@@ -157,9 +167,18 @@ def test_supcon_matches_reference(views):
     assert L.supcon_loss(*views, labels, 0.2).item() == pytest.approx(ref_supcon(*views, labels, 0.2), rel=1e-9)
 
 
-def test_xclr_matches_reference(views):
+@pytest.mark.parametrize("form", L.XCLR_FORMS)
+def test_xclr_matches_reference(views, form):
     sim = torch.randn(N, N, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
-    assert L.xclr_loss(*views, sim, 0.2, 0.7).item() == pytest.approx(ref_xclr(*views, sim, 0.2, 0.7), rel=1e-9)
+    got = L.xclr_loss(*views, sim, 0.2, 0.7, form=form).item()
+    assert got == pytest.approx(ref_xclr(*views, sim, 0.2, 0.7, form), rel=1e-9)
+
+
+def test_xclr_default_is_the_papers_form(views):
+    sim = torch.randn(N, N, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    assert L.xclr_loss(*views, sim, 0.2, 0.7).item() == pytest.approx(ref_xclr(*views, sim, 0.2, 0.7, "paper"), rel=1e-9)
+    with pytest.raises(ValueError, match="form must be one of"):
+        L.xclr_loss(*views, sim, form="stacked")
 
 
 def test_vicreg_and_barlow_match_references(views):
@@ -251,14 +270,20 @@ def test_supcon_without_labels_is_simclr(views):
 
 def test_xclr_reductions(views):
     z1, z2 = views
-    symmetric_info_nce = (L.info_nce(z1, z2, torch.arange(N), 0.2) + L.info_nce(z2, z1, torch.arange(N), 0.2)) / 2
-    assert L.xclr_loss(z1, z2, torch.eye(N), 0.2, 0.0).item() == pytest.approx(symmetric_info_nce.item(), rel=1e-12)
-    assert L.xclr_loss(z1, z2, torch.eye(N), 0.2, 1e-4).item() == pytest.approx(symmetric_info_nce.item(), rel=1e-9)
     labels = torch.tensor([0, 1, 0, 2, 1, 1, 0])
-    same = L.label_graph(labels)
+    same = L.label_graph(labels).double()
+    # the paper's form: s = I gives SimCLR, s = "same label" gives SupCon (the limits of a vanishing target temperature)
+    for tt, rel in ((0.0, 1e-12), (1e-4, 1e-9)):
+        assert L.xclr_loss(z1, z2, torch.eye(N), 0.2, tt).item() == pytest.approx(L.simclr_loss(z1, z2, 0.2).item(), rel=rel)
+        assert L.xclr_loss(z1, z2, same, 0.2, tt).item() == pytest.approx(L.supcon_loss(z1, z2, labels, 0.2).item(), rel=rel)
+    # the cross-view form: s = I gives symmetric (CLIP-style) InfoNCE
+    symmetric_info_nce = (L.info_nce(z1, z2, torch.arange(N), 0.2) + L.info_nce(z2, z1, torch.arange(N), 0.2)) / 2
+    assert L.xclr_loss(z1, z2, torch.eye(N), 0.2, 0.0, form="cross_view").item() == pytest.approx(symmetric_info_nce.item(), rel=1e-12)
     supcon_like = same / same.sum(1, keepdim=True)  # uniform over the same-label samples of the other view
     expected = (L.info_nce(z1, z2, supcon_like, 0.2) + L.info_nce(z2, z1, supcon_like, 0.2)) / 2
-    assert L.xclr_loss(z1, z2, same, 0.2, 1e-4).item() == pytest.approx(expected.item(), rel=1e-9)
+    assert L.xclr_loss(z1, z2, same, 0.2, 1e-4, form="cross_view").item() == pytest.approx(expected.item(), rel=1e-9)
+    # keeping the self-pair puts target mass on the anchor itself: a different (larger) value than the paper's
+    assert L.xclr_loss(z1, z2, same, 0.2, 0.5, form="stacked_self").item() != pytest.approx(L.xclr_loss(z1, z2, same, 0.2, 0.5).item())
 
 
 def test_anchors_without_positives_give_no_nan(views):
@@ -272,11 +297,14 @@ def test_anchors_without_positives_give_no_nan(views):
     empty.backward()
 
 
+XCLR_SIM = torch.tensor([[1.0, .5, 0, 0], [.5, 1, 0, 0], [0, 0, 1, .2], [0, 0, .2, 1]], dtype=torch.float64)
 BYOL_TARGET = torch.randn(4, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
 LOSSES = {
     "simclr": lambda a, b: L.simclr_loss(a, b, 0.2),
     "supcon": lambda a, b: L.supcon_loss(a, b, torch.tensor([0, 1, 0, 1]), 0.2),
-    "xclr": lambda a, b: L.xclr_loss(a, b, torch.tensor([[1.0, .5, 0, 0], [.5, 1, 0, 0], [0, 0, 1, .2], [0, 0, .2, 1]]).double(), 0.2, 0.3),
+    "xclr": lambda a, b: L.xclr_loss(a, b, XCLR_SIM.to(a.dtype), 0.2, 0.3),
+    "xclr_stacked_self": lambda a, b: L.xclr_loss(a, b, XCLR_SIM.to(a.dtype), 0.2, 0.3, form="stacked_self"),
+    "xclr_cross_view": lambda a, b: L.xclr_loss(a, b, XCLR_SIM.to(a.dtype), 0.2, 0.3, form="cross_view"),
     "vicreg": L.vicreg_loss,
     "barlow": lambda a, b: L.barlow_twins_loss(a, b, 0.1),
     "byol": lambda a, b: L.byol_loss(a, BYOL_TARGET.to(a.dtype)) + L.byol_loss(b, BYOL_TARGET.to(b.dtype)),  # target: no gradient
@@ -318,7 +346,7 @@ def test_tiny_temperature_does_not_overflow():
 
 # ---------------------------------------------------------------- two processes (gloo)
 
-DIST_LOSSES = ("simclr", "supcon", "xclr", "vicreg", "barlow", "byol", "info_vicreg", "er", "pal_simclr", "pal_spectral")
+DIST_LOSSES = ("simclr", "supcon", "xclr", "xclr_stacked_self", "xclr_cross_view", "vicreg", "barlow", "byol", "info_vicreg", "er", "pal_simclr", "pal_spectral")
 SIZES = (5, 3)  # uneven local batches: the reduction must still give the global-batch loss
 
 
@@ -335,6 +363,8 @@ def _dist_losses(x1, x2, weight, labels, sim):
         "simclr": L.simclr_loss(z1, z2, 0.3),
         "supcon": L.supcon_loss(z1, z2, labels, 0.3),
         "xclr": L.xclr_loss(z1, z2, sim, 0.3, 0.5),
+        "xclr_stacked_self": L.xclr_loss(z1, z2, sim, 0.3, 0.5, form="stacked_self"),
+        "xclr_cross_view": L.xclr_loss(z1, z2, sim, 0.3, 0.5, form="cross_view"),
         "vicreg": L.vicreg_loss(z1, z2),
         "barlow": L.barlow_twins_loss(z1, z2, 0.05),
         "byol": L.byol_loss(z1, z2),

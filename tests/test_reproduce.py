@@ -97,6 +97,7 @@ def runs_of(root: Path, name: str) -> list[Path]:
 # ---------------------------------------------------------------- the real registry and notebooks
 
 def test_every_paper_notebook_is_registered_and_vice_versa():
+    "Every notebook serves at least one registry table (several tables may share one protocol's notebook)."
     assert {p.stem for p in PAPER_NOTEBOOKS} == {paper.notebook.stem for paper in load_registry().values()}
     assert all(paper.notebook.exists() for paper in load_registry().values())
 

@@ -1,5 +1,6 @@
 """repl_nb.ssl: kNN evaluation against a loop reference, exact chunked kNN, GPS positives, the EMA teacher, resume of an
 SSL run, and a short run on embedded data that beats a random-init backbone on kNN accuracy."""
+import importlib.util
 import math
 
 import pytest
@@ -8,9 +9,11 @@ import torch.nn.functional as F
 
 from repl_nb.augment import Augment
 from repl_nb.data import load_dataset
-from repl_nb.ssl import (EMATeacher, GPSPositives, METHODS, TwoViewObjective, build_ssl_model, evaluate_backbone, knn_predict,
-                         make_backbone, nearest_neighbors, pretrain, with_sample_ids)
+from repl_nb.ssl import (EMATeacher, GPSPositives, METHODS, SSLMethod, TwoViewObjective, build_ssl_model, evaluate_backbone,
+                         knn_predict, make_backbone, nearest_neighbors, pretrain, with_sample_ids)
 from repl_nb.train import Callback, fit
+
+from conftest import ROOT
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -123,3 +126,62 @@ def test_short_simclr_run_beats_random_init_on_knn(digits):
                    seed=1)
     assert run.final["knn_acc"] > random_init + 0.08, (random_init, run.final)
     assert run.final["probe_acc"] > 0.9
+
+
+def test_the_registry_decides_heads_teacher_and_the_ddp_choices():
+    for name, spec in METHODS.items():
+        model = build_ssl_model(name, make_backbone("mlp", (4,), width=8), proj_dim=6, hidden_dim=10)
+        assert (model.teacher is not None) == (model.predictor is not None) == spec.teacher, name
+        width = model.projector(torch.zeros(3, 8)).shape[1]
+        assert width == (10 if spec.head == "expander" else 6), name
+    loader = importlib.util.spec_from_file_location("ssl_ddp", ROOT / "scripts" / "ssl_ddp.py")
+    ssl_ddp = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(ssl_ddp)
+    assert set(ssl_ddp.DDP_METHODS) == set(METHODS) - {"xclr", "pal"}
+
+
+def test_a_new_registry_entry_trains_without_other_changes(digits, monkeypatch):
+    "Adding a method is adding one entry: pretrain, the objective and the model builder pick it up."
+    calls = []
+
+    def cosine_alignment(batch, weight=1.0):
+        calls.append(weight)
+        return -weight * torch.nn.functional.cosine_similarity(batch.z1, batch.z2).mean()
+
+    monkeypatch.setitem(METHODS, "align_only", SSLMethod(cosine_alignment, {"weight": 2.0}))
+    r = pretrain(digits.subset(6), "align_only", make_backbone("mlp", digits.input_shape, width=8), steps=2, batch_size=30,
+                 n_checkpoints=1, probe=False, eval_during=False, hidden_dim=8, proj_dim=4)
+    assert calls == [2.0, 2.0] and math.isfinite(r.fit.metrics[-1]["batch_loss"])
+    with pytest.raises(ValueError, match="choose one of"):
+        TwoViewObjective("align", Augment())
+
+
+def test_ssl_throughput_bench_runs_tiny_on_cpu():
+    "bench/ssl_throughput.py --tiny: both loops train every method and report a finite ratio (no timed assertion)."
+    loader = importlib.util.spec_from_file_location("ssl_throughput", ROOT / "bench" / "ssl_throughput.py")
+    bench = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(bench)
+    rows = bench.benchmark(bench.parse_args(["--tiny", "--device", "cpu", "--methods", "simclr", "byol"]))
+    assert [r["method"] for r in rows] == ["simclr", "byol"]
+    assert all(r["ours_images_s"] > 0 and r["bare_images_s"] > 0 and math.isfinite(r["ratio"]) for r in rows)
+    assert all(r["ours_peak_mib"] is None for r in rows)  # peak memory is CUDA's; not measured on a CPU
+
+
+def test_oracle_labels_reach_the_loss_and_not_the_evaluation(digits):
+    "pretrain(oracle_labels=...): the loss sees the revealed labels (-1 unknown) by sample index; evaluation the true ones."
+    small = digits.subset(6)
+    oracle = torch.full_like(small.y_train, -1)
+    oracle[::3] = small.y_train[::3]
+    seen = []
+    spec = METHODS["pal"]
+    record = lambda batch, **kw: seen.append(batch.labels.clone()) or spec.loss(batch, **kw)
+    METHODS["pal_recorded"] = SSLMethod(record, spec.defaults, needs=spec.needs, distributed=False)
+    try:
+        r = pretrain(small, "pal_recorded", make_backbone("mlp", digits.input_shape, width=8), steps=2, batch_size=20,
+                     oracle_labels=oracle, n_checkpoints=1, eval_during=False, hidden_dim=8, proj_dim=4)
+    finally:
+        del METHODS["pal_recorded"]
+    assert len(seen) == 2 and all(((s == -1) | (s >= 0)).all() for s in seen)
+    assert any((s == -1).any() for s in seen) and any((s >= 0).any() for s in seen)
+    assert set(torch.cat(seen).tolist()) <= set(oracle.tolist())
+    assert 0.0 <= r.final["knn_acc"] <= 1.0  # evaluated with the true labels (no -1 reaches kNN)
