@@ -200,10 +200,14 @@ def fit(model: nn.Module, data: Dataset, steps: int, *, batch_size: int = 200, l
         objective: Callable | None = None, augment: Augment | None = None,
         checkpoint_steps: Iterable[int] | None = None, n_checkpoints: int = 20, run_dir: Path | str | None = None,
         callbacks: Iterable[Callback] = (), seed: int = 0, device: str | torch.device | None = None,
-        eval_max_samples: int = 10_000, check_every: int = 50, progress: bool = True) -> FitResult:
+        eval_max_samples: int = 10_000, check_every: int = 50, progress: bool = True, precision: str = "fp32",
+        channels_last: bool = False, compile: bool = False) -> FitResult:
     """Train `model` on `data` for `steps` optimiser steps; evaluate, call back and checkpoint at `checkpoint_steps`
     (default: `n_checkpoints` log-spaced steps). With `run_dir`, write `config.json`, `metrics.jsonl` and
-    `checkpoints/`, and resume from the latest checkpoint found there."""
+    `checkpoints/`, and resume from the latest checkpoint found there. On a GPU, `precision="bf16"` runs the forward
+    pass and loss under bfloat16 autocast, `channels_last` stores images and convolution weights channels-last, and
+    `compile` trains through `torch.compile(model)` (checkpoints keep the plain model's names)."""
+    check_choice("precision", precision, ("fp32", "bf16"))
     _check_fit_arguments(model, data, steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                          optimizer=optimizer, momentum=momentum, loss=loss, n_checkpoints=n_checkpoints,
                          check_every=check_every, eval_max_samples=eval_max_samples, supervised=objective is None)
@@ -216,6 +220,9 @@ def fit(model: nn.Module, data: Dataset, steps: int, *, batch_size: int = 200, l
     callbacks = list(callbacks)
     model.to(device).train()
     data = data.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    step_model = torch.compile(model) if compile else model  # shares the parameters: `model` is what is saved
     opt = _make_optimizer(optimizer, model.parameters(), lr, weight_decay, momentum)
     sampler = StepSampler(len(data.x_train), batch_size, seed, device)
     n_eval = min(eval_max_samples, len(data.x_train))
@@ -227,6 +234,9 @@ def fit(model: nn.Module, data: Dataset, steps: int, *, batch_size: int = 200, l
                   momentum=momentum, loss=loss, seed=seed, schedule=schedule, data=data.summary,
                   model=type(model).__name__, n_parameters=sum(p.numel() for p in model.parameters()),
                   augment=repr(augment) if augment is not None else None)
+    # recorded only when set, so the runs of before these options existed still resume
+    config.update({k: v for k, v in (("precision", precision), ("channels_last", channels_last), ("compile", compile))
+                   if v not in ("fp32", False)})
 
     metrics: list[dict] = []
     start, elapsed = 0, 0.0
@@ -282,7 +292,10 @@ def fit(model: nn.Module, data: Dataset, steps: int, *, batch_size: int = 200, l
             x, y = data.x_train[idx], data.y_train[idx]
             if augment is not None:
                 x = augment(x, seed=seed * 1_000_003 + step)
-            loss_value = objective(model, x, y)
+            if channels_last and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                loss_value = objective(step_model, x, y)
             opt.zero_grad(set_to_none=True)
             loss_value.backward()
             opt.step()
