@@ -2,15 +2,13 @@
 driving the system's /usr/bin/chromium; never `playwright install`), check the per-class view renders and reacts, with
 no console errors, and keep a screenshot (printed path; `pytest -s` shows it)."""
 import re
-import socket
-from contextlib import contextmanager
-import subprocess
 import sys
-import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import free_port, listening
 
 from repl_nb.classwise import SweepTable
 from repl_nb.core import write_json
@@ -21,12 +19,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium; "
                                                              ".ci/run installs it)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_runs(root: Path) -> Path:
@@ -50,29 +42,9 @@ def make_runs(root: Path) -> Path:
 def serving(runs: Path, log_path: Path):
     "The dashboard over `runs` in a subprocess on a free 127.0.0.1 port; yields its URL, stops it afterwards."
     port = free_port()
-    with open(log_path, "w") as log:
-        code = "import sys; from repl_nb.dashboard import main; sys.exit(main(sys.argv[1:]))"
-        proc = subprocess.Popen([sys.executable, "-c", code, str(runs), "--address", f"127.0.0.1:{port}"],
-                                stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.time() + 90
-            while True:
-                if proc.poll() is not None:
-                    raise AssertionError(f"dashboard exited ({proc.returncode}):\n{log_path.read_text()}")
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.time() > deadline:
-                        raise AssertionError(f"dashboard not listening after 90 s:\n{log_path.read_text()}")
-                    time.sleep(0.3)
-            yield f"http://127.0.0.1:{port}/"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    code = "import sys; from repl_nb.dashboard import main; sys.exit(main(sys.argv[1:]))"
+    with listening([sys.executable, "-c", code, str(runs), "--address", f"127.0.0.1:{port}"], port, log_path, "dashboard"):
+        yield f"http://127.0.0.1:{port}/"
 
 
 @contextmanager

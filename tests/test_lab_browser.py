@@ -5,7 +5,6 @@ explorer drew its figures (plotly traces in the page), that moving its slider re
 that the browser console holds no error. Screenshots are kept (their paths are printed; `pytest -s` shows them)."""
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from conftest import free_port, listening
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -25,12 +25,6 @@ pytestmark = [
     pytest.mark.skipif(subprocess.run([sys.executable, "-c", "import jupyterlab"], capture_output=True).returncode != 0,
                        reason="needs JupyterLab (pip install -e '.[lab]')"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -46,27 +40,8 @@ def jupyterlab(root: Path, log_path: Path):
             "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--allow-root")
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
-        try:
-            deadline = time.time() + 120
-            while True:
-                if proc.poll() is not None:
-                    raise AssertionError(f"jupyter lab exited ({proc.returncode}):\n{log_path.read_text()}")
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.time() > deadline:
-                        raise AssertionError(f"jupyter lab not listening after 120 s:\n{log_path.read_text()}")
-                    time.sleep(0.3)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with listening(args, port, log_path, "jupyter lab", timeout=120, env=env, cwd=root):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
