@@ -1,5 +1,5 @@
-"The GPU code path of `fit`, run on the CPU: torch.compile trains exactly like eager mode and checkpoints plain names;
-bench/gpu_smoke.py runs every full preset's training step at tiny size."
+"""The GPU code path of `fit`, run on the CPU: torch.compile trains exactly like eager mode and checkpoints plain names;
+bench/gpu_smoke.py runs every full preset's training step at tiny size."""
 import torch
 
 from conftest import ROOT, run_tool
