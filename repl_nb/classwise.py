@@ -51,7 +51,7 @@ def as_predictions(preds_or_logits: torch.Tensor, labels: torch.Tensor) -> torch
     raise ValueError(f"preds_or_logits of shape {tuple(p.shape)} does not match labels of shape {tuple(labels.shape)}: "
                      "give predictions (N,) or scores (N, C).")
 
-
+# %% ../nbs/40_classwise.ipynb #4e5cdb22
 def _checked(preds_or_logits, labels, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     check_positive("n_classes", n_classes, integer=True)
     labels = torch.as_tensor(labels)
@@ -66,17 +66,17 @@ def _checked(preds_or_logits, labels, n_classes: int) -> tuple[torch.Tensor, tor
             raise ValueError(f"{name} must lie in [0, n_classes={n_classes}); found {int(t.min())}..{int(t.max())}.")
     return p, labels
 
-
+# %% ../nbs/40_classwise.ipynb #cd0f7de4
 def confusion_matrix(preds_or_logits: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     "Counts [C, C]: entry (k, l) is the number of samples of true class k predicted as l."
     p, y = _checked(preds_or_logits, labels, n_classes)
     return torch.bincount(y * n_classes + p, minlength=n_classes * n_classes).view(n_classes, n_classes)
 
-
+# %% ../nbs/40_classwise.ipynb #405ffdbe
 def _float(t: torch.Tensor) -> torch.Tensor:
     return t.float() if t.device.type == "mps" else t.double()
 
-
+# %% ../nbs/40_classwise.ipynb #a89f0c2d
 def per_class_accuracy(preds_or_logits: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     "Accuracy of each class [C] (recall): correct / support; NaN for a class absent from `labels`."
     p, y = _checked(preds_or_logits, labels, n_classes)
@@ -84,7 +84,7 @@ def per_class_accuracy(preds_or_logits: torch.Tensor, labels: torch.Tensor, n_cl
     correct = torch.bincount(y[p == y], minlength=n_classes)
     return _float(correct) / _float(support)  # 0 / 0 = NaN
 
-
+# %% ../nbs/40_classwise.ipynb #e262001c
 def per_class_false_positives(preds_or_logits: torch.Tensor, labels: torch.Tensor, n_classes: int,
                               rate: bool = False) -> torch.Tensor:
     "Samples of other classes predicted as each class [C]; with `rate`, divided by the number of such samples."
@@ -102,7 +102,7 @@ def accuracy_from_confusion(confusion: torch.Tensor) -> torch.Tensor:
     c = _float(torch.as_tensor(confusion))
     return c.diagonal(dim1=-2, dim2=-1) / c.sum(-1)
 
-
+# %% ../nbs/40_classwise.ipynb #93387b00
 def false_positives_from_confusion(confusion: torch.Tensor) -> torch.Tensor:
     "Per-class false positives [..., C] of confusion matrices [..., C, C] (column sums minus the diagonal)."
     c = torch.as_tensor(confusion)
@@ -119,17 +119,17 @@ def _k_extreme(per_class: torch.Tensor, k: int, lowest: bool) -> torch.Tensor:
     ranked = torch.where(torch.isnan(x), fill, x).sort(-1, descending=not lowest).values[..., :k]
     return torch.where(torch.isinf(ranked).any(-1), math.nan, ranked.mean(-1))
 
-
+# %% ../nbs/40_classwise.ipynb #f59ba5d2
 def worst_k_accuracy(per_class: torch.Tensor, k: int) -> torch.Tensor:
     "Mean of the k lowest per-class accuracies (last dim; NaN classes skipped): a 0-d tensor, or one per row."
     return _k_extreme(per_class, k, lowest=True)
 
-
+# %% ../nbs/40_classwise.ipynb #2a4631c2
 def best_k_accuracy(per_class: torch.Tensor, k: int) -> torch.Tensor:
     "Mean of the k highest per-class accuracies (last dim; NaN classes skipped)."
     return _k_extreme(per_class, k, lowest=False)
 
-
+# %% ../nbs/40_classwise.ipynb #8556b2b2
 def select_classes(reference: torch.Tensor, k: int, lowest: bool = True) -> torch.Tensor:
     "Indices of the k lowest (or highest) classes of `reference` [C] (NaN skipped; ties: lower index first)."
     r = _float(torch.as_tensor(reference))
@@ -139,7 +139,7 @@ def select_classes(reference: torch.Tensor, k: int, lowest: bool = True) -> torc
     key = torch.where(torch.isnan(r), math.inf if lowest else -math.inf, r)
     return torch.sort(key, descending=not lowest, stable=True).indices[:k]
 
-
+# %% ../nbs/40_classwise.ipynb #3a2783a9
 def subset_accuracy(per_class: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
     "Mean accuracy over the fixed `classes` (last dim; NaN skipped): bottom-k / top-k when chosen on a reference."
     x = _float(torch.as_tensor(per_class))
@@ -168,7 +168,7 @@ def paired_t_test(a: torch.Tensor, b: torch.Tensor, dim: int = 0) -> tuple[torch
     p = torch.where(var == 0, sign_test, p)
     return t, torch.where(n < 2, math.nan, p)
 
-
+# %% ../nbs/40_classwise.ipynb #ab4b6da5
 def adjust_p_values(p: torch.Tensor, method: str | None = "bh") -> torch.Tensor:
     "p-values adjusted for multiple comparisons ('bh': Benjamini-Hochberg, 'holm', or None); NaN kept."
     p = torch.as_tensor(p, dtype=torch.float64).cpu()
@@ -195,7 +195,7 @@ SWEEP_FILE = "sweep.jsonl"
 def _key(s: float) -> float:
     return round(float(s), 8)
 
-
+# %% ../nbs/40_classwise.ipynb #34a9ee8c
 @dataclasses.dataclass
 class SweepTable:
     "Test confusion matrices of a sweep, `confusion` [S, R, C, C] (NaN: cell not run), over `strengths` x `seeds`."
@@ -320,11 +320,11 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, de
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0)
 
-
+# %% ../nbs/40_classwise.ipynb #bf416fdd
 def cell_name(s: float, seed: int) -> str:
     return f"s{_key(s):g}-seed{int(seed)}"
 
-
+# %% ../nbs/40_classwise.ipynb #303eea97
 def load_cell_logits(run_dir: Path | str, s: float, seed: int) -> torch.Tensor:
     "The test scores stored for cell (s, seed)."
     path = Path(run_dir) / "logits" / f"{cell_name(s, seed)}.safetensors"
@@ -332,7 +332,7 @@ def load_cell_logits(run_dir: Path | str, s: float, seed: int) -> torch.Tensor:
         raise FileNotFoundError(f"No stored scores for cell s={s}, seed={seed} ({path}).")
     return load_file(str(path))["logits"]
 
-
+# %% ../nbs/40_classwise.ipynb #9ee1a657
 def _check_config(run_dir: Path, config: dict) -> None:
     path = run_dir / "sweep_config.json"
     if path.exists():
@@ -343,7 +343,7 @@ def _check_config(run_dir: Path, config: dict) -> None:
             raise ValueError(f"{run_dir} holds a sweep with other settings ({details}); use another folder.")
     write_json(path, config)
 
-
+# %% ../nbs/40_classwise.ipynb #08e77042
 def run_cells(run_dir: Path | str, cells: Iterable[tuple[float, int]], train_cell: Callable[[float, int], torch.Tensor],
               labels: torch.Tensor, class_names: Sequence[str], config: dict | None = None,
               progress: bool = True) -> SweepTable:
@@ -374,7 +374,7 @@ def run_cells(run_dir: Path | str, cells: Iterable[tuple[float, int]], train_cel
             print(f"cell s={s:g} seed={seed}: test accuracy {acc:.4f} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
     return SweepTable.load(path)
 
-
+# %% ../nbs/40_classwise.ipynb #6c3e601e
 def train_and_predict(data: Dataset, make_model: Callable[[], nn.Module], steps: int, *, init_seed: int, fit_seed: int,
                       augment: nn.Module | None = None, objective: Callable | None = None, fit_kwargs: dict | None = None,
                       run_dir: Path | str | None = None, device: str | torch.device | None = None) -> torch.Tensor:
@@ -386,7 +386,7 @@ def train_and_predict(data: Dataset, make_model: Callable[[], nn.Module], steps:
                  run_dir=run_dir, progress=False, **(fit_kwargs or {}))
     return predict_logits(result.model, data.x_test, device=device)
 
-
+# %% ../nbs/40_classwise.ipynb #9742af90
 def crop_sweep(data: Dataset, make_model: Callable[[], nn.Module], strengths: Sequence[float], seeds: Sequence[int],
                run_dir: Path | str, steps: int, *, augment_kwargs: dict | None = None, fit_kwargs: dict | None = None,
                cell_checkpoints: bool = False, device: str | torch.device | None = None, progress: bool = True) -> SweepTable:
@@ -407,19 +407,19 @@ def mean_accuracy(table: SweepTable) -> torch.Tensor:
     "Class-averaged test accuracy at each strength, averaged over seeds [S]."
     return table.accuracy.nanmean(-1).nanmean(-1)
 
-
+# %% ../nbs/40_classwise.ipynb #244130e7
 def best_strength(table: SweepTable) -> float:
     "The strength with the highest class-averaged accuracy."
     return table.strengths[int(torch.nan_to_num(mean_accuracy(table), -1.0).argmax())]
 
-
+# %% ../nbs/40_classwise.ipynb #c7e7fed9
 def class_best_strengths(table: SweepTable) -> torch.Tensor:
     "Each class's best strength [C] (its seed-mean accuracy; ties: the weaker crop, i.e. the larger s)."
     acc = torch.nan_to_num(table.accuracy.nanmean(1), -1.0)  # [S, C]
     best = (acc.flip(0).argmax(0) * -1 + len(table.strengths) - 1)  # last maximum: the largest s among ties
     return torch.tensor(table.strengths, dtype=torch.float64)[best]
 
-
+# %% ../nbs/40_classwise.ipynb #bc2b0584
 def _loo_best(acc: torch.Tensor) -> torch.Tensor:
     "acc [S, R, C] -> [R, C]: accuracy at the strength chosen on the other seeds (leave one seed out)."
     S, R, C = acc.shape
@@ -430,7 +430,7 @@ def _loo_best(acc: torch.Tensor) -> torch.Tensor:
     choice = others.flip(0).argmax(0) * -1 + S - 1  # [R, C], ties: larger s
     return acc.gather(0, choice.unsqueeze(0)).squeeze(0)
 
-
+# %% ../nbs/40_classwise.ipynb #68d18497
 def class_drops(table: SweepTable, at: float | None = None, reference: float | str = "weakest",
                 correction: str | None = "bh") -> list[dict]:
     "Per class: accuracy at `at` minus at `reference`, one-sided paired t-test across seeds, adjusted p-values."
@@ -450,7 +450,7 @@ def class_drops(table: SweepTable, at: float | None = None, reference: float | s
              "drop": float(-diff[c]), "t": float(t[c]), "p": float(p[c]), "p_adjusted": float(p_adj[c])}
             for c, name in enumerate(table.class_names)]
 
-
+# %% ../nbs/40_classwise.ipynb #c8da25d3
 def significant_drops(table: SweepTable, alpha: float = 0.05, **kwargs) -> list[dict]:
     "The rows of `class_drops` with adjusted p < alpha, largest drop first."
     rows = [r for r in class_drops(table, **kwargs) if r["p_adjusted"] < alpha and r["drop"] > 0]
@@ -461,7 +461,7 @@ def confusion_shares(table: SweepTable) -> torch.Tensor:
     "Share of class k's samples predicted as l, [S, R, C, C] (rows sum to 1)."
     return table.confusion / table.confusion.sum(-1, keepdim=True)
 
-
+# %% ../nbs/40_classwise.ipynb #c2191231
 def growing_confusions(table: SweepTable, alpha: float = 0.05, min_growth: float = 0.0,
                        correction: str | None = "bh") -> list[dict]:
     "Pairs k -> l whose share grows with crop strength 1 - s (OLS slope, one-sided t-test across all cells)."
@@ -621,7 +621,7 @@ def member_seeds(i: int, base_seed: int = 0, vary: Sequence[str] = RANDOMNESS) -
         raise ValueError(f"Unknown randomness {sorted(unknown)}; choose among {RANDOMNESS}.")
     return {source: base_seed + i if source in vary else base_seed for source in RANDOMNESS}
 
-
+# %% ../nbs/40_classwise.ipynb #19f0da3a
 class SeededAugment(nn.Module):
     "Wrap `augment` so that its draws follow `augment_seed` while `fit`'s seed (`fit_seed`) drives only the batch order."
 
@@ -641,7 +641,7 @@ class SeededAugment(nn.Module):
     def __repr__(self) -> str:
         return f"SeededAugment({self.augment!r}, augment_seed={self.augment_seed})"
 
-
+# %% ../nbs/40_classwise.ipynb #a8f4d9d2
 def train_members(data: Dataset, make_model: Callable[[], nn.Module], members: Iterable[int], steps: int,
                   run_dir: Path | str, *, vary: Sequence[str] = RANDOMNESS, base_seed: int = 0,
                   augment: Augment | None = None, fit_kwargs: dict | None = None,
@@ -670,7 +670,7 @@ def ensemble_scores(logits: torch.Tensor, how: str = "probs") -> torch.Tensor:
     sizes = torch.arange(1, len(x) + 1, device=x.device, dtype=x.dtype).view(-1, 1, 1)
     return x.cumsum(0) / sizes
 
-
+# %% ../nbs/40_classwise.ipynb #a8c07d4b
 def per_class_accuracy_stack(preds: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     "Per-class accuracy of a stack of predictions [B, N] (or scores [B, N, C]) against one `labels` [N]: [B, C]."
     p = preds.argmax(-1) if preds.ndim == 3 else preds
@@ -682,12 +682,12 @@ def per_class_accuracy_stack(preds: torch.Tensor, labels: torch.Tensor, n_classe
     support = torch.bincount(y, minlength=n_classes)
     return _float(correct) / _float(support)
 
-
+# %% ../nbs/40_classwise.ipynb #03eff5f7
 def ensemble_per_class(logits: torch.Tensor, labels: torch.Tensor, n_classes: int, how: str = "probs") -> torch.Tensor:
     "Per-class accuracy [K, C] of the ensembles of the first 1..K members of `logits` [K, N, C]."
     return per_class_accuracy_stack(ensemble_scores(logits, how), labels, n_classes)
 
-
+# %% ../nbs/40_classwise.ipynb #45070dc3
 def curve_summary(per_class: torch.Tensor, k: int, reference: torch.Tensor | None = None) -> dict[str, list[float]]:
     "Mean, worst-k, best-k and (with a reference [C]) bottom-k / top-k of each row of `per_class` [K, C]."
     out = {"size": list(range(1, len(per_class) + 1)), "mean": per_class.nanmean(-1).tolist(),

@@ -65,7 +65,7 @@ class Settings:
     def dashboard_host_port(self) -> tuple[str, int]:
         return parse_address(self.dashboard_address)
 
-
+# %% ../nbs/00_core.ipynb #3cef6220
 def parse_address(address: str) -> tuple[str, int]:
     "`host:port` -> (host, port); an IPv6 host may be bracketed, `[::1]:8000`."
     host, _, port = address.rpartition(":")
@@ -73,7 +73,7 @@ def parse_address(address: str) -> tuple[str, int]:
         raise ValueError(f"address {address!r} must look like host:port, e.g. 127.0.0.1:5006.")
     return host.strip("[]"), int(port)
 
-
+# %% ../nbs/00_core.ipynb #cbc03a19
 def is_wildcard_host(host: str) -> bool:
     "True when binding `host` listens on every interface: 0.0.0.0 or :: in any spelling ('0', '[::]', '0:0::0', '')."
     host = host.strip().strip("[]")
@@ -85,22 +85,22 @@ def is_wildcard_host(host: str) -> bool:
         return False
     return any(info[4][0].split("%")[0] in ("0.0.0.0", "::") for info in infos)
 
-
+# %% ../nbs/00_core.ipynb #ce84603b
 def escape_html(value: Any) -> str:
     "`str(value)` safe inside HTML text and quoted attributes (`& < > \" '` escaped): the one escaper for names in pages."
     return html.escape(str(value), quote=True)
 
-
+# %% ../nbs/00_core.ipynb #a509aae4
 def html_url(*parts: str) -> str:
     "A relative URL from path parts (each percent-encoded, '/' kept between them), escaped for an HTML attribute."
     return escape_html("/".join(urllib.parse.quote(str(p), safe="/") for p in parts))
 
-
+# %% ../nbs/00_core.ipynb #bec3b5ea
 def _has_section(path: Path) -> bool:
     parser = configparser.ConfigParser()
     return path.is_file() and bool(parser.read(path)) and parser.has_section(SETTINGS_SECTION)
 
-
+# %% ../nbs/00_core.ipynb #21d261f4
 def find_settings_file(start: Path | str | None = None) -> Path | None:
     "The settings.ini in force: `$REPL_NB_SETTINGS`, else the nearest one above `start` (cwd), else the package's project."
     if os.environ.get(SETTINGS_FILE_VAR):
@@ -116,7 +116,7 @@ def find_settings_file(start: Path | str | None = None) -> Path | None:
             return folder / "settings.ini"
     return None
 
-
+# %% ../nbs/00_core.ipynb #c78fce71
 def load_settings(path: Path | str | None = None) -> Settings:
     "Read `settings.ini` (found by `find_settings_file` unless given), then apply the `REPL_NB_*` environment variables."
     path = Path(path) if path else find_settings_file()
@@ -186,7 +186,7 @@ def mean_interval(values: Iterable[float], # one value per seed, fold or point (
     half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1)) * se
     return {"mean": float(x.mean()), "lo": float(x.mean()) - half, "hi": float(x.mean()) + half, "se": se, "n": len(x)}
 
-
+# %% ../nbs/00_core.ipynb #b22823e8
 def interval_verdict(lo: float, # lower end of the quantity's interval
                      hi: float, # upper end
                      threshold: float = 0.0, # the claim: the quantity exceeds this
@@ -196,7 +196,7 @@ def interval_verdict(lo: float, # lower end of the quantity's interval
         return "inconclusive"
     return "appeared" if lo > threshold else "did not appear" if hi < threshold else "inconclusive"
 
-
+# %% ../nbs/00_core.ipynb #e3c1159d
 CLAIM_KINDS = ("better", "matches", "not_worse", "not_better")
 
 
@@ -234,15 +234,15 @@ def paired_claim(claim: str, # what the paper claims
 class ArgumentError(ValueError):
     "An argument outside its valid range; the message names the argument, the value, the range and the fix."
 
-
+# %% ../nbs/00_core.ipynb #d243f02b
 class ArgumentTypeError(TypeError):
     "An argument of the wrong type; the message names the argument, its type and the type expected."
 
-
+# %% ../nbs/00_core.ipynb #ff3f9956
 def _fix(fix: str) -> str:
     return f" {fix}" if fix else ""
 
-
+# %% ../nbs/00_core.ipynb #0e788068
 def check_number(name: str, # the argument's name, as the caller spells it
                  value: Any, # the value given
                  low: float | None = None, # smallest valid value (None: no bound)
@@ -269,12 +269,12 @@ def check_number(name: str, # the argument's name, as the caller spells it
         raise ArgumentError(f"{name}={value!r} is out of range: {name} must be {valid}.{_fix(fix)}")
     return value
 
-
+# %% ../nbs/00_core.ipynb #b45ad226
 def check_positive(name: str, value: Any, integer: bool = False, fix: str = "") -> Any:
     "`value` if it is a finite number > 0 (an integer >= 1 with `integer`), else an `ArgumentError` naming it."
     return check_number(name, value, 1 if integer else 0, low_open=not integer, integer=integer, fix=fix)
 
-
+# %% ../nbs/00_core.ipynb #ac914c0e
 def check_choice(name: str, value: Any, choices: Iterable, fix: str = "") -> Any:
     "`value` if it is one of `choices`, else an `ArgumentError` listing them."
     choices = tuple(choices)
@@ -286,7 +286,7 @@ def check_choice(name: str, value: Any, choices: Iterable, fix: str = "") -> Any
 def _shape_text(shape: Sequence) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
-
+# %% ../nbs/00_core.ipynb #aa08e152
 def check_tensor(name: str, # the argument's name
                  t: Any, # the value given
                  shape: Sequence[int | str | None] | None = None, # expected shape: ints fix a size, strings name a size, None any
@@ -324,7 +324,7 @@ def check_tensor(name: str, # the argument's name
         check_finite(name, t, fix=fix)
     return t
 
-
+# %% ../nbs/00_core.ipynb #c0bd7df5
 def check_finite(name: str, t: torch.Tensor, fix: str = "") -> torch.Tensor:
     "`t` if it holds no NaN or infinite value, else an `ArgumentError` counting them."
     import torch
@@ -335,7 +335,7 @@ def check_finite(name: str, t: torch.Tensor, fix: str = "") -> torch.Tensor:
             raise ArgumentError(f"{name} hold(s) {what} (of {t.numel()}).{_fix(fix) or ' Clean or drop them first.'}")
     return t
 
-
+# %% ../nbs/00_core.ipynb #53930926
 def check_labels(name: str, labels: Any, n_classes: int | None = None, length: int | None = None,
                  length_of: str = "", fix: str = "") -> torch.Tensor:
     "`labels` if it is a 1-D integer tensor (of `length`, in [0, n_classes)), else an error naming it."
@@ -360,12 +360,12 @@ def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
-
+# %% ../nbs/00_core.ipynb #c4787be7
 def _mps_available() -> bool:
     import torch
     return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
-
+# %% ../nbs/00_core.ipynb #293f691e
 def get_device(device: str | torch.device | None = None) -> torch.device:
     "The device to run on: `device` if given, else the setting (`REPL_NB_DEVICE`); 'auto' means cuda > mps > cpu."
     import torch
@@ -394,7 +394,7 @@ def available_cpus() -> int:
     except AttributeError:  # macOS and Windows have no affinity mask
         return os.cpu_count() or 1
 
-
+# %% ../nbs/00_core.ipynb #2ffbc0ad
 def set_cpu_threads(n: int = 0) -> int:
     "Use `n` torch threads on the CPU (0: one per available core); return the number set."
     import torch
@@ -404,7 +404,7 @@ def set_cpu_threads(n: int = 0) -> int:
     torch.set_num_threads(n)
     return n
 
-
+# %% ../nbs/00_core.ipynb #94b28fed
 def cpu_thread_env(env: dict | None = None) -> dict:
     """`env` (default: this process's) for a process about to start, e.g. a notebook kernel: one OpenMP thread per
     available core, and workers that sleep while they wait; values already set are kept."""
@@ -426,7 +426,7 @@ def _pid_alive(pid: int) -> bool:
         return True
     return True
 
-
+# %% ../nbs/00_core.ipynb #7c92f8be
 def remove_stale_temps(folder: Path | str) -> list[Path]:
     "Delete the temporary files `atomic_write` left in `folder` (and below) when its process died; return them."
     stale = []
@@ -437,7 +437,7 @@ def remove_stale_temps(folder: Path | str) -> list[Path]:
             stale.append(p)
     return stale
 
-
+# %% ../nbs/00_core.ipynb #106f5ce6
 def atomic_write(path: Path | str, write: Any) -> Path:
     "Call `write(tmp_path)` to fill a temporary file beside `path`, then rename it onto `path` atomically."
     path = Path(path)
@@ -452,16 +452,16 @@ def atomic_write(path: Path | str, write: Any) -> Path:
         tmp.unlink(missing_ok=True)
     return path
 
-
+# %% ../nbs/00_core.ipynb #ed703409
 def write_json(path: Path | str, obj: Any) -> Path:
     "Write `obj` as indented JSON, atomically."
     return atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str) + "\n"))
 
-
+# %% ../nbs/00_core.ipynb #a22ac169
 class CorruptFileError(ValueError):
     "A run-folder file that cannot be parsed; the message names the file and what to do."
 
-
+# %% ../nbs/00_core.ipynb #358288fa
 def read_json(path: Path | str) -> Any:
     "The JSON value in `path`; a torn or garbled file raises `CorruptFileError` naming it."
     path = Path(path)
@@ -471,20 +471,20 @@ def read_json(path: Path | str) -> Any:
         raise CorruptFileError(f"{path} is not valid JSON ({e}): it was torn by a crash or edited by hand. "
                                f"Repair or delete it.") from None
 
-
+# %% ../nbs/00_core.ipynb #77351c7f
 def append_jsonl(path: Path | str, record: dict) -> None:
     "Append one JSON record as a line (flushed at once, so a crash loses at most the line being written)."
     with open(path, "a") as f:
         f.write(json.dumps(record, default=float) + "\n")
         f.flush()
 
-
+# %% ../nbs/00_core.ipynb #cae3d1ec
 def write_jsonl(path: Path | str, records: Iterable[dict]) -> Path:
     "Replace the file with `records`, one JSON line each, atomically."
     text = "".join(json.dumps(r, default=float) + "\n" for r in records)
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
-
+# %% ../nbs/00_core.ipynb #50e40397
 def read_jsonl(path: Path | str) -> list[dict]:
     "All complete records of a JSONL file (a torn last line from a crash is skipped; a garbled earlier line is skipped with a warning)."
     path = Path(path)
@@ -509,7 +509,7 @@ def check_name(name: str, what: str = "name") -> str:
         raise ValueError(f"Invalid {what} {name!r}: use letters, digits, '_', '-' and '.' (no '..', no '/').")
     return name
 
-
+# %% ../nbs/00_core.ipynb #85915d23
 def inside_folder(path: Path | str, folder: Path | str) -> bool:
     "True when `path`, every symlink resolved, lies within `folder`: what a page may show of a runs folder."
     try:
@@ -517,7 +517,7 @@ def inside_folder(path: Path | str, folder: Path | str) -> bool:
     except (OSError, RuntimeError):  # a symlink loop
         return False
 
-
+# %% ../nbs/00_core.ipynb #5b7f2806
 def new_run_dir(name: str, root: Path | str | None = None, stamp: str | None = None) -> Path:
     "Create and return a fresh `root/name/<timestamp>/` folder (root: the `runs_dir` setting)."
     root = Path(root) if root is not None else load_settings().runs_dir
@@ -544,7 +544,7 @@ def _encode(obj: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
         return {"value": obj}
     raise TypeError(f"Cannot checkpoint {type(obj).__name__} at {path or '/'}: only tensors, numbers, strings, lists and dicts.")
 
-
+# %% ../nbs/00_core.ipynb #deb1bdb9
 def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
     "SHA-256 over the names, dtypes, shapes and bytes of `tensors` (CPU, contiguous), in name order."
     import torch
@@ -555,7 +555,7 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
         digest.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
-
+# %% ../nbs/00_core.ipynb #5195f4f2
 def _decode(node: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if "tensor" in node:
         return tensors[node["tensor"]]
@@ -565,7 +565,7 @@ def _decode(node: Any, tensors: dict[str, torch.Tensor]) -> Any:
         return [_decode(v, tensors) for v in node["list"]]
     return node["value"]
 
-
+# %% ../nbs/00_core.ipynb #4a6ca99a
 class CheckpointStore:
     "Step-indexed checkpoints of nested training states in `folder`, one safetensors file per step, written atomically."
 

@@ -36,7 +36,7 @@ def find_sweeps(run_dir: Path | str, max_depth: int = 3) -> list[Path]:
     run_dir = Path(run_dir)
     return sorted(p for p in run_dir.rglob(SWEEP_FILE) if len(p.relative_to(run_dir).parts) <= max_depth and inside_folder(p, run_dir))
 
-
+# %% ../nbs/88_dashboard.ipynb #8f591e9f
 def find_runs(runs_dir: Path | str) -> list[Path]:
     "Run folders `runs_dir/<paper>/<timestamp>/`, newest timestamp first."
     runs_dir = Path(runs_dir)
@@ -46,7 +46,7 @@ def find_runs(runs_dir: Path | str) -> list[Path]:
             and (any((p / m).exists() for m in RUN_MARKERS) or find_sweeps(p))]
     return sorted(runs, key=lambda p: (p.name, p.parent.name), reverse=True)
 
-
+# %% ../nbs/88_dashboard.ipynb #656f3e61
 def describe_run(run_dir: Path | str) -> dict:
     "What a run folder holds: paper, stamp, params, metrics, figure pages and sweep tables."
     run_dir = Path(run_dir)
@@ -118,7 +118,7 @@ def find_dynamics(run_dir: Path | str, max_depth: int = 2) -> list[Path]:
     return sorted(p for p in candidates if p.is_dir() and inside_folder(p, run_dir) and (p / "metrics.jsonl").exists()
                   and (p / "partitions").is_dir())
 
-
+# %% ../nbs/88_dashboard.ipynb #e2244b29
 def lc_per_layer_figure(metrics: Sequence[dict], radius: float, probe: str = "train", step: int | None = None):
     "LC of each hidden layer at `probe` points for one radius, over training."
     import plotly.graph_objects as go
@@ -139,7 +139,7 @@ def lc_per_layer_figure(metrics: Sequence[dict], radius: float, probe: str = "tr
                       legend=LEGEND_BELOW, margin=LEGEND_MARGIN)
     return fig
 
-
+# %% ../nbs/88_dashboard.ipynb #cf2506ea
 class RegionDynamicsView:
     "Panel view of a region-dynamics run folder: checkpoint slider, partition, curves with a cursor, LC per layer."
 
@@ -189,7 +189,7 @@ def _table(d: dict, head: Sequence[str] = ("name", "value")) -> str:
     cell = lambda v: escape_html(v if isinstance(v, str) else _format(v)).replace("|", "\\|")
     return f"| {' | '.join(head)} |\n|{'---|' * len(head)}\n" + "\n".join(f"| {cell(k)} | {cell(v)} |" for k, v in d.items())
 
-
+# %% ../nbs/88_dashboard.ipynb #ab2eb91c
 def _scoreboard(info: dict) -> str:
     "The run's claims scoreboard as a Markdown table (`repl_nb.reproduce.scoreboard`), or '' without claim checks."
     from repl_nb.reproduce import load_registry, scoreboard
@@ -202,7 +202,7 @@ def _scoreboard(info: dict) -> str:
     return ("| claim | the paper | this run | verdict |\n|---|---|---|---|\n" +
             "\n".join("| " + " | ".join(cell(c) for c in r[:3]) + f" | **{cell(r[3])}** |" for r in rows)) if rows else ""
 
-
+# %% ../nbs/88_dashboard.ipynb #e7bbae12
 def run_view(run_dir: Path | str, runs_dir: Path | str) -> pn.Column:
     "The page of one run folder: claims, then its interactive views, then metrics and parameters, then its figures."
     from repl_nb.core import NO_VERDICT
@@ -255,7 +255,7 @@ def run_curves(run_dir: Path | str, max_depth: int = 2) -> list[dict]:
                    key=lambda p: len(p.parts))
     return read_jsonl(found[0]) if found else []
 
-
+# %% ../nbs/88_dashboard.ipynb #67e99a5e
 def compare_figure(curves: dict[str, list[dict]], key: str):
     "The curve of `key` against the step for each run (label -> records), on the log-step axis."
     import plotly.graph_objects as go
@@ -269,14 +269,14 @@ def compare_figure(curves: dict[str, list[dict]], key: str):
                       yaxis_title=key, legend=LEGEND_BELOW, margin=LEGEND_MARGIN)
     return fig
 
-
+# %% ../nbs/88_dashboard.ipynb #0107baed
 def param_diff(params: dict[str, dict]) -> dict[str, list]:
     "The parameters whose values differ between runs (label -> params.json): name -> the value of each run."
     names = sorted({k for p in params.values() for k in p} - {"out_dir"})
     values = {k: [p.get(k, "-") for p in params.values()] for k in names}
     return {k: v for k, v in values.items() if any(x != v[0] for x in v)}
 
-
+# %% ../nbs/88_dashboard.ipynb #8a2c67e1
 class CompareView:
     "Curves of several runs overlaid (one metric at a time) and the parameters that differ; `refresh` re-reads the curves."
 
@@ -341,7 +341,7 @@ def _run_files_handler():
             self.set_header("X-Content-Type-Options", "nosniff")
     return RunFiles
 
-
+# %% ../nbs/88_dashboard.ipynb #50977f15
 def serve(runs_dir: Path | str | None = None, address: str | None = None, show: bool = False, **kwargs):
     "Serve the dashboard over `runs_dir` on `address` (default: the `dashboard_address` setting, 127.0.0.1:5006)."
     settings = load_settings()
@@ -367,7 +367,7 @@ def serve(runs_dir: Path | str | None = None, address: str | None = None, show: 
         server.io_loop.start()
     return server
 
-
+# %% ../nbs/88_dashboard.ipynb #0e08049e
 def main(argv: Sequence[str] | None = None) -> int:
     "`repl-nb dashboard [RUNS_DIR] [--address HOST:PORT] [--show]`."
     parser = argparse.ArgumentParser(prog="repl-nb dashboard", description="Serve the runs dashboard.")

@@ -113,7 +113,7 @@ def register_dataset(name: str):
         return fn
     return deco
 
-
+# %% ../nbs/01_data.ipynb #709f111d
 def load_dataset(name: str, root: Path | str | None = None, **kwargs) -> Dataset:
     "Load data set `name`; files are looked up in `root` (default: the `data_root` setting)."
     if name not in DATASETS:
@@ -126,12 +126,12 @@ def _check_sizes(n_train: int, n_test: int, noise: float) -> None:
     check_positive("n_train", n_train, integer=True); check_number("n_test", n_test, 0, integer=True)
     check_number("noise", noise, 0, fix="noise is a standard deviation.")
 
-
+# %% ../nbs/01_data.ipynb #e3593127
 def _split(name, x, y, n_train, class_names):
     x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y)
     return Dataset(name, x[:n_train], y[:n_train], x[n_train:], y[n_train:], class_names)
 
-
+# %% ../nbs/01_data.ipynb #792922f0
 @register_dataset("moons")
 def moons(root=None, n_train: int = 1000, n_test: int = 1000, noise: float = 0.1, seed: int = 0) -> Dataset:
     "sklearn's two moons, standardised to zero mean and unit variance."
@@ -141,7 +141,7 @@ def moons(root=None, n_train: int = 1000, n_test: int = 1000, noise: float = 0.1
     x = (x - x.mean(0)) / x.std(0)
     return _split("moons", x, torch.as_tensor(y, dtype=torch.long), n_train, ["upper", "lower"])
 
-
+# %% ../nbs/01_data.ipynb #3dc32923
 @register_dataset("spirals")
 def spirals(root=None, n_train: int = 1000, n_test: int = 1000, n_classes: int = 2, turns: float = 1.5,
             noise: float = 0.05, seed: int = 0) -> Dataset:
@@ -156,7 +156,7 @@ def spirals(root=None, n_train: int = 1000, n_test: int = 1000, n_classes: int =
     x = np.stack([r * np.cos(angle), r * np.sin(angle)], 1) + noise * rng.standard_normal((n, 2))
     return _split("spirals", x, torch.as_tensor(y, dtype=torch.long), n_train, [f"arm {c}" for c in range(n_classes)])
 
-
+# %% ../nbs/01_data.ipynb #2a65a102
 @register_dataset("sincos")
 def sincos(root=None, n_train: int = 1000, n_test: int = 1000, noise: float = 0.0, seed: int = 0) -> Dataset:
     "Regression of y = sin(pi x1) cos(pi x2) on uniform x in [-1, 1]^2 (targets of shape (N, 1))."
@@ -182,7 +182,7 @@ def digits(root=None, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     tr, te = train_test_split(np.arange(len(y)), test_size=test_fraction, stratify=raw.target, random_state=seed)
     return Dataset("digits", x[tr], y[tr], x[te], y[te], DIGIT_NAMES)
 
-
+# %% ../nbs/01_data.ipynb #b2e392b3
 @register_dataset("mnist1d")
 def mnist1d(root=None, num_samples: int = 5000, seed: int = 42) -> Dataset:
     "MNIST-1D (40-sample signals, 10 classes, 80/20 split), generated locally and cached in `root`."
@@ -203,14 +203,14 @@ def mnist1d(root=None, num_samples: int = 5000, seed: int = 42) -> Dataset:
 class DatasetFileError(ValueError):
     "A data file that is missing, corrupt or not in the expected format."
 
-
+# %% ../nbs/01_data.ipynb #139b9c6d
 @dataclasses.dataclass(frozen=True)
 class Download:
     url: str
     filename: str
     md5: str
 
-
+# %% ../nbs/01_data.ipynb #95b2377d
 DOWNLOADS = {
     "cifar10": Download("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "cifar-10-python.tar.gz",
                         "c58f30108f718f92721af3b95e74349a"),
@@ -222,7 +222,7 @@ DOWNLOADS = {
 class _RefusedCode(pickle.UnpicklingError):
     "A pickle that asks to import something other than a NumPy array constructor: it carries code."
 
-
+# %% ../nbs/01_data.ipynb #a72fa56a
 class _ArrayUnpickler(pickle.Unpickler):
     "Unpickles plain containers and NumPy arrays only (what the official CIFAR batches hold)."
     _allowed = {
@@ -237,17 +237,17 @@ class _ArrayUnpickler(pickle.Unpickler):
             raise _RefusedCode(f"it asks to import {module}.{name}, which is not a NumPy array constructor")
         return super().find_class(module.replace("numpy.core", "numpy._core"), name)
 
-
+# %% ../nbs/01_data.ipynb #1283fcbd
 def _unpickle_batch(raw: bytes) -> dict:
     obj = _ArrayUnpickler(io.BytesIO(raw), encoding="bytes").load()
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in obj.items()}
 
-
+# %% ../nbs/01_data.ipynb #4f2d4469
 def _missing_file(name: str, path: Path) -> DatasetFileError:
     return DatasetFileError(f"{name} needs {path} (the official python version, {DOWNLOADS[name].url}). "
                             f"Fetch it with `repl-nb data download {name} --root {path.parent}`, or put the file there yourself.")
 
-
+# %% ../nbs/01_data.ipynb #7c324f15
 def _read_tar_members(name: str, path: Path, members: list[str]) -> dict[str, dict]:
     "Unpickle `members` of the official tarball of `name`, with errors that say what to do."
     if not path.exists():
@@ -266,15 +266,15 @@ def _read_tar_members(name: str, path: Path, members: list[str]) -> dict[str, di
     except (tarfile.TarError, EOFError, zlib.error, OSError, pickle.UnpicklingError, AttributeError, KeyError) as e:
         raise DatasetFileError(f"{path} is corrupt or truncated ({type(e).__name__}: {e}). {fix}") from e
 
-
+# %% ../nbs/01_data.ipynb #df136e11
 def _images(batch: dict) -> torch.Tensor:
     return torch.as_tensor(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)).float() / 255
 
-
+# %% ../nbs/01_data.ipynb #8792cb01
 def _names(values) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
-
+# %% ../nbs/01_data.ipynb #a702e359
 @register_dataset("cifar10")
 def cifar10(root) -> Dataset:
     "CIFAR-10 from `root/cifar-10-python.tar.gz`: 50,000 train and 10,000 test 32x32 colour images."
@@ -288,7 +288,7 @@ def cifar10(root) -> Dataset:
     return Dataset("cifar10", x, y, _images(test), torch.as_tensor(test["labels"], dtype=torch.long),
                    _names(parts[f"{folder}/batches.meta"]["label_names"]))
 
-
+# %% ../nbs/01_data.ipynb #33939cbf
 @register_dataset("cifar100")
 def cifar100(root, labels: str = "fine") -> Dataset:
     "CIFAR-100 from `root/cifar-100-python.tar.gz`, with the 100 'fine' or the 20 'coarse' (superclass) labels."
@@ -311,7 +311,7 @@ def _md5(path: Path) -> str:
             digest.update(chunk)
     return digest.hexdigest()
 
-
+# %% ../nbs/01_data.ipynb #7515ea91
 def download_dataset(name: str, root: Path | str | None = None, url: str | None = None, progress: bool = True) -> Path:
     "Fetch the official archive of `name` into `root` (default: the data root) and verify its checksum."
     if name not in DOWNLOADS:
@@ -351,7 +351,7 @@ def _load_image(path: Path, size: int) -> torch.Tensor:
         im = im.crop((left, top, left + size, top + size))
         return torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)
 
-
+# %% ../nbs/01_data.ipynb #388ed377
 def _read_split(folder: Path, classes: list[str], size: int, progress: bool):
     files = [(f, c) for c, name in enumerate(classes) if (folder / name).is_dir()
              for f in sorted((folder / name).iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
@@ -365,7 +365,7 @@ def _read_split(folder: Path, classes: list[str], size: int, progress: bool):
             raise DatasetFileError(f"Cannot read image {f} ({e}); remove or replace it.") from e
     return torch.stack(images).float() / 255, torch.tensor([c for _, c in files], dtype=torch.long)
 
-
+# %% ../nbs/01_data.ipynb #85f11289
 @register_dataset("imagefolder")
 def imagefolder(root=None, path: Path | str | None = None, image_size: int = 64, train_dir: str = "train",
                 test_dir: str = "val", progress: bool = True) -> Dataset:

@@ -42,7 +42,7 @@ def _distance_to_segments(points: torch.Tensor, segments: torch.Tensor, chunk: i
         out.append((p - (a + t[..., None] * ab)).norm(dim=-1).min(1).values)
     return torch.cat(out)
 
-
+# %% ../nbs/31_dynamics.ipynb #8ddd94a7
 def boundary_band_density(partition: Partition2D, band: float) -> dict[str, float]:
     "Regions per unit area near the decision boundary (centroid within `band`) and away from it, and their ratio."
     near = _distance_to_segments(partition.centroids(), partition.decision_boundary()) <= band
@@ -61,7 +61,7 @@ def partition_record(partition: Partition2D, anchors_uv: torch.Tensor | None = N
         record["anchors"] = anchors_uv.float().cpu()
     return record
 
-
+# %% ../nbs/31_dynamics.ipynb #bf56924a
 class StoredPartition:
     "A partition read back from a run folder: polygons, boundary and anchors, enough for `partition_figure`-like views."
 
@@ -124,7 +124,7 @@ class RegionDynamics(Callback):
                 CheckpointStore(ctx.run_dir / "partitions").save(ctx.step, partition_record(part, self.anchors_uv))
         return record
 
-
+# %% ../nbs/31_dynamics.ipynb #60934e8a
 def load_partitions(run_dir: Path | str) -> dict[int, StoredPartition]:
     "Every partition saved by `RegionDynamics` in a run folder, by step."
     store = CheckpointStore(Path(run_dir) / "partitions")
@@ -145,12 +145,12 @@ def series(metrics: Sequence[dict], key: str, layer: int | None = None) -> tuple
         raise KeyError(f"No metrics record has {key!r}.")
     return steps, values
 
-
+# %% ../nbs/31_dynamics.ipynb #79d7d60c
 def lc_radii(metrics: Sequence[dict]) -> list[float]:
     "The LC radii recorded in `metrics` (keys `lc_<probe>_r<radius>`), ascending."
     return sorted({float(k.rsplit("_r", 1)[1]) for r in metrics for k in r if k.startswith("lc_")})
 
-
+# %% ../nbs/31_dynamics.ipynb #4f03b9ab
 def _finite_curve(metrics: Sequence[dict], key: str) -> tuple[list[int], list[float]]:
     "Steps and values of `key` (a per-layer list summed) with NaN kept: a diverged run must not read as a short one."
     steps, values = [], []
@@ -161,7 +161,7 @@ def _finite_curve(metrics: Sequence[dict], key: str) -> tuple[list[int], list[fl
             values.append(math.nan if v is None else float(sum(v) if isinstance(v, list) else v))
     return steps, values
 
-
+# %% ../nbs/31_dynamics.ipynb #90097b4d
 def lc_curve(metrics: Sequence[dict], probe: str, radius: float) -> tuple[list[int], list[float], list[float]]:
     "Steps, LC summed over layers at the `probe` points, and its standard error over those points (0: not recorded)."
     key = f"lc_{probe}_r{radius:g}"
@@ -220,7 +220,7 @@ class NoisyCurve:
         "The smoothed value at `i` with its standard error, for evidence strings."
         return f"{self.smooth[i]:.3g} ± {self.se(i):.2g} (step {self.steps[i]:,})"
 
-
+# %% ../nbs/31_dynamics.ipynb #0b38573d
 def _jitter(values: np.ndarray, se: np.ndarray) -> float:
     "Checkpoint-to-checkpoint noise beyond `se`: a robust spread of each value around its neighbours' mean."
     if len(values) < 3:
@@ -234,7 +234,7 @@ def critical_z(alpha: float, n_tests: int) -> float:
     "Two-sided normal quantile for `alpha`, Bonferroni-corrected for `n_tests` comparisons (the detectors choose the best)."
     return NormalDist().inv_cdf(1 - alpha / (2 * max(n_tests, 1)))
 
-
+# %% ../nbs/31_dynamics.ipynb #ac0a33f9
 def effect_status(estimate: float, se: float, z: float, minimum: float) -> str:
     """'present' when the interval `estimate ± z se` lies above 0 and the estimate reaches `minimum`, 'absent' when
     the whole interval lies below `minimum` (too small to matter), else 'open' (the noise cannot tell)."""
@@ -242,18 +242,18 @@ def effect_status(estimate: float, se: float, z: float, minimum: float) -> str:
         return "present"
     return "absent" if estimate + z * se < minimum else "open"
 
-
+# %% ../nbs/31_dynamics.ipynb #0010cc15
 def interval(estimate: float, se: float, z: float) -> str:
     return f"{estimate:+.3g} [{estimate - z * se:+.3g}, {estimate + z * se:+.3g}]"
 
-
+# %% ../nbs/31_dynamics.ipynb #870d3e98
 def combine(statuses: Sequence[str]) -> str:
     "The verdict of a claim that needs every effect: all present, or one absent, else inconclusive."
     if all(s == "present" for s in statuses):
         return "appeared"
     return "did not appear" if "absent" in statuses else "inconclusive"
 
-
+# %% ../nbs/31_dynamics.ipynb #071a4ee6
 def _unreadable(steps: Sequence[int], values: Sequence[float], what: str, min_points: int = 5) -> str | None:
     "Why a curve cannot carry a verdict (too few checkpoints, NaN), or None."
     bad = [s for s, v in zip(steps, values) if not math.isfinite(v)]
@@ -331,7 +331,7 @@ def lc_gap(metrics: Sequence[dict], # the run's records
     return {"verdict": verdict, "gap": mean, "evidence": f"mean train - test LC over the {len(window)} checkpoints of steps "
             f"{start_step:,}-{end_step:,}: {interval(mean, se, z)} (must exceed {minimum:.3g}; {1 - alpha:.0%} interval)"}
 
-
+# %% ../nbs/31_dynamics.ipynb #f25a2730
 def migration(metrics: Sequence[dict], # the run's records, some with `migration_ratio` (partitions)
               peak_step: int | None, # the LC peak: migration is read from there to the end
               tolerance: float = 0.05, # smallest rise that counts, as a fraction of the ratio at the peak
@@ -361,7 +361,7 @@ def _accuracy_noise(metrics: Sequence[dict], values: Sequence[float], n_key: str
     n = next((r[n_key] for r in metrics if r.get(n_key)), None)
     return [math.sqrt(max(q * (1 - q), 0.0) / n) if n else 0.0 for q in values]
 
-
+# %% ../nbs/31_dynamics.ipynb #9e4b8cb2
 def delayed_generalization(metrics: Sequence[dict], # fit's records: `step`, `train_acc`, `test_acc` (and `n_test`)
                            fit_level: float = 0.99, # train accuracy that counts as fitting the training set
                            factor: float = 5.0, # the test rise must come this many times later than the fit (in steps)
@@ -403,7 +403,7 @@ def delayed_generalization(metrics: Sequence[dict], # fit's records: `step`, `tr
     return {"verdict": verdict, "evidence": evidence, "train_fit_step": steps[fit], "test_generalized_step": steps[half],
             "test_acc_at_fit": c.smooth[fit], "final_test_acc": c.smooth[last], "gain_after_fit": after[0], "delay": delay}
 
-
+# %% ../nbs/31_dynamics.ipynb #203b0c4b
 def delayed_robustness(metrics: Sequence[dict], # fit's records with `test_acc` and the adversarial accuracy `key`
                        key: str, # the adversarial accuracy, e.g. adv_acc_linf_eps0.05
                        saturation: float = 0.99, # test accuracy within this fraction of its best (or not significantly below it) is saturated
@@ -499,7 +499,7 @@ def phenomena(metrics: Sequence[dict], # the run's records (fit + RegionDynamics
               "(2402.15555)", r, test_saturation_step=r["test_saturation_step"])
     return rows
 
-
+# %% ../nbs/31_dynamics.ipynb #d4340a46
 def demo_summary(verdicts: dict[str, str], # phenomenon -> verdict, as in the demo's metrics.json `verdicts`
                 ) -> str:
     "The README's paragraph on `make demo`, worded from the demo run's own verdicts."

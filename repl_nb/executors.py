@@ -41,7 +41,7 @@ def job_spec(job: Job, # a planned job (`plan_jobs`)
     return {"registry": str(job.paper.notebook.parent), "paper": job.paper.name, "scale": job.scale,
             "params": job.params, "out": str(Path(out).resolve()), "threads": threads}
 
-
+# %% ../nbs/91_executors.ipynb #603bd0ba
 def job_from_spec(spec: dict[str, Any]) -> Job:
     "The `Job` of a spec, with the paper read from the registry the spec names."
     return Job(load_registry(spec["registry"])[spec["paper"]], spec["scale"], spec["params"])
@@ -51,7 +51,7 @@ def outcome_file(out: Path | str, job_id: str) -> Path:
     "Where the worker of submitit job `job_id` writes its outcome."
     return Path(out) / SUBMITIT_FOLDER / f"{check_name(job_id, 'job id')}.outcome.json"
 
-
+# %% ../nbs/91_executors.ipynb #82454ce6
 class PaperTask(Checkpointable):
     "One paper run as a submitit job; requeued (and so resumed in its run folder) on pre-emption or time limit."
 
@@ -73,7 +73,7 @@ def available_cores() -> int:
     "CPU cores this process may use (its affinity mask, not the machine's count)."
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
-
+# %% ../nbs/91_executors.ipynb #9c8a4610
 def parse_gpus(text: str, # a comma-separated list of GPU indices, e.g. "0,1,3"
               ) -> list[int]:
     "The GPU indices of `--gpus`."
@@ -82,7 +82,7 @@ def parse_gpus(text: str, # a comma-separated list of GPU indices, e.g. "0,1,3"
         raise ValueError(f"--gpus {text!r}: give distinct GPU indices separated by commas, e.g. --gpus 0,1,2,3.")
     return [int(p) for p in parts]
 
-
+# %% ../nbs/91_executors.ipynb #83ff20c7
 def plan_slots(n_jobs: int, # notebooks at once (--jobs)
                gpus: Sequence[int] | None = None, # GPU indices (--gpus): one job per GPU
                visible: int | None = None, # GPUs this machine has (None: ask torch)
@@ -116,7 +116,7 @@ def _outcome(job: Job, out: Path, job_id: str, seconds: float) -> Outcome:
     return Outcome(job.paper.name, status, seconds, runs[0] if runs else None,
                    f"the worker (submitit job {job_id}) stopped without reporting; see {out / SUBMITIT_FOLDER}")
 
-
+# %% ../nbs/91_executors.ipynb #6e631d11
 def run_parallel(jobs: Sequence[Job], # planned jobs (`plan_jobs`)
                  out: Path | str, # the runs folder
                  n_jobs: int = 2, # notebooks at once
@@ -184,7 +184,7 @@ def filesystem_type(path: Path | str) -> str:
                 best, kind = mount, fields[2]
     return kind
 
-
+# %% ../nbs/91_executors.ipynb #7647bd3e
 def check_shared_folder(out: Path | str, # the runs folder the jobs will write into
                        ) -> None:
     "Refuse a runs folder that compute nodes cannot see (in-memory or container-local file systems, /tmp)."
@@ -206,7 +206,7 @@ def job_resources(job: Job, # the job
             raise ValueError(f"SLURM resource {key}={merged[key]!r} for {job.paper.name}: must be a positive number.")
     return merged
 
-
+# %% ../nbs/91_executors.ipynb #07a3346d
 def slurm_parameters(resources: dict[str, Any], # `job_resources`
                      name: str, # job name
                     ) -> dict[str, Any]:
@@ -230,7 +230,7 @@ def check_partition(partition: str | None) -> None:
     if names and partition not in names:
         raise ValueError(f"--partition {partition!r} is not a partition of this cluster; sinfo lists {', '.join(names)}.")
 
-
+# %% ../nbs/91_executors.ipynb #0aebdba6
 def submit_slurm(jobs: Sequence[Job], # planned jobs (`plan_jobs`)
                  out: Path | str, # the runs folder, on a disk the compute nodes see
                  overrides: dict[str, Any] | None = None, # resources from the command line (partition, hours, gpus, ...)
@@ -262,14 +262,14 @@ def jobs_file(out: Path | str) -> Path:
     "The list of jobs submitted from the runs folder `out`."
     return Path(out) / SUBMITIT_FOLDER / "jobs.jsonl"
 
-
+# %% ../nbs/91_executors.ipynb #2b894063
 def record_submission(out: Path | str, job_id: str, job: Job, executor: str) -> None:
     "Append one submitted job to the runs folder's job list."
     jobs_file(out).parent.mkdir(parents=True, exist_ok=True)
     append_jsonl(jobs_file(out), {"job_id": job_id, "executor": executor, "spec": job_spec(job, out),
                                   "submitted": datetime.now().isoformat(timespec="seconds")})
 
-
+# %% ../nbs/91_executors.ipynb #31141434
 def job_table(out: Path | str, # the runs folder
               state: Callable[[str], str] | None = None, # job id -> scheduler state (default: SLURM's, via submitit)
              ) -> list[dict[str, str]]:
@@ -289,7 +289,7 @@ def job_table(out: Path | str, # the runs folder
                      "folder": str(run_dir or "-"), "submitted": record["submitted"]})
     return rows
 
-
+# %% ../nbs/91_executors.ipynb #c6277356
 def cancel_jobs(out: Path | str, # the runs folder
                 papers: Sequence[str] = (), # cancel only these papers' jobs (default: every unfinished job)
                 state: Callable[[str], str] | None = None, # job id -> scheduler state (default: SLURM's)

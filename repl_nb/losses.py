@@ -33,13 +33,13 @@ def world() -> tuple[int, int]:
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
-
+# %% ../nbs/05_losses.ipynb #450eb4f2
 def _row_counts(n: int, device: torch.device) -> list[int]:
     counts = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(world()[1])]
     dist.all_gather(counts, torch.tensor([n], dtype=torch.long, device=device))
     return [int(c) for c in counts]
 
-
+# %% ../nbs/05_losses.ipynb #103751ca
 class _GatherRows(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, counts: list[int]) -> torch.Tensor:
@@ -58,7 +58,7 @@ class _GatherRows(torch.autograd.Function):
         start = sum(ctx.counts[: ctx.rank])
         return grad[start:start + ctx.counts[ctx.rank]], None
 
-
+# %% ../nbs/05_losses.ipynb #5b67d0a1
 def gather_rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
     "The rows of `x` from every rank in rank order (gradients flow back) and where this rank's rows start."
     rank, size = world()
@@ -67,12 +67,12 @@ def gather_rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
     counts = _row_counts(len(x), x.device)
     return _GatherRows.apply(x, counts), sum(counts[:rank])
 
-
+# %% ../nbs/05_losses.ipynb #aecbb40f
 def gather(x: torch.Tensor) -> torch.Tensor:
     "All ranks' rows of `x`, concatenated in rank order; autograd-aware; `x` itself outside torch.distributed."
     return gather_rows(x)[0]
 
-
+# %% ../nbs/05_losses.ipynb #402dbc98
 def _global_mean(values: torch.Tensor, count: torch.Tensor | int | None = None) -> torch.Tensor:
     """`sum(values) / count` over the *global* batch: scaled by world size / global count, so the ranks' losses average
     to the global loss. `count` defaults to `values.numel()`; a zero count gives 0 (with a gradient), never NaN."""
@@ -95,17 +95,17 @@ def _check_views(z1: torch.Tensor, z2: torch.Tensor, names: tuple[str, str] = ("
                  fix=f"Both views need one row per sample{' and the same width' if same_width else ''}.")
     return sizes["N"]
 
-
+# %% ../nbs/05_losses.ipynb #f8ca7424
 def _check_coeffs(**coeffs: float) -> None:
     for name, value in coeffs.items():
         check_number(name, value, 0, fix="Loss weights are finite and >= 0.")
 
-
+# %% ../nbs/05_losses.ipynb #77616476
 def _compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
     "float32 for half / bfloat16 / float32 inputs, float64 when any input is float64."
     return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
 
-
+# %% ../nbs/05_losses.ipynb #024a6774
 def cosine_logits(anchors: torch.Tensor, candidates: torch.Tensor, temperature: float) -> torch.Tensor:
     "`cos(anchors_i, candidates_j) / temperature` as an (N, M) matrix, in float32 (float64 for float64 inputs)."
     check_positive("temperature", temperature, fix="Typical values are 0.05 to 1.")
@@ -116,7 +116,7 @@ def cosine_logits(anchors: torch.Tensor, candidates: torch.Tensor, temperature: 
     c = F.normalize(candidates.to(dtype), dim=1)
     return a @ c.T
 
-
+# %% ../nbs/05_losses.ipynb #9ec35ac7
 def _exclude(logits: torch.Tensor, exclude: torch.Tensor | None, fill: float = float("-inf")) -> torch.Tensor:
     "Logits with excluded candidates set to `fill` (-inf; or a huge finite negative whose softmax weight is exactly 0)."
     if exclude is None:
@@ -125,14 +125,14 @@ def _exclude(logits: torch.Tensor, exclude: torch.Tensor | None, fill: float = f
         return logits.masked_fill(exclude, fill)
     return logits.scatter(1, exclude.view(-1, 1), fill)
 
-
+# %% ../nbs/05_losses.ipynb #487900d6
 def _hard_nce(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "Per-anchor cross-entropy for index targets (negative: no positive) and the number of anchors with a positive."
     valid = targets >= 0
     per_anchor = F.cross_entropy(logits, targets.masked_fill(~valid, -100), reduction="none", ignore_index=-100)
     return per_anchor, valid.sum()
 
-
+# %% ../nbs/05_losses.ipynb #6b534f01
 def _soft_nce(logits: torch.Tensor, weights: torch.Tensor, finite: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     "Per-anchor `sum_j w_ij (logsumexp_k l_ik - l_ij)` and the mass `sum_j w_ij`; `finite`: no `-inf` logit to guard."
     weights = weights.to(logits.dtype)
@@ -142,7 +142,7 @@ def _soft_nce(logits: torch.Tensor, weights: torch.Tensor, finite: bool = False)
     dot = (weights * torch.where(weights != 0, logits, 0.0)).sum(1)
     return mass * torch.logsumexp(logits, 1) - dot, mass
 
-
+# %% ../nbs/05_losses.ipynb #4c7397fd
 def info_nce(anchors: torch.Tensor, candidates: torch.Tensor, targets: torch.Tensor, temperature: float = 0.1,
              exclude: torch.Tensor | None = None) -> torch.Tensor:
     "Mean over anchors (with a positive) of the cross-entropy of `softmax(cos(anchors, candidates) / T)` vs `targets`."
@@ -173,7 +173,7 @@ def _gather_views(*views: torch.Tensor) -> tuple[list[torch.Tensor], int]:
     both, start = gather_rows(torch.cat([v.to(dtype) for v in views], 1))
     return list(both.split(widths, 1)), start
 
-
+# %% ../nbs/05_losses.ipynb #f5c0b7be
 def simclr_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
     "NT-Xent over the 2N views: each view's positive is its other view, self-similarity masked, mean over 2N anchors."
     check_positive("temperature", temperature, fix="Typical values are 0.05 to 1.")
@@ -227,7 +227,7 @@ def soft_targets(similarity: torch.Tensor, target_temperature: float) -> torch.T
         return top / top.sum(1, keepdim=True)
     return torch.softmax(s / target_temperature, 1)
 
-
+# %% ../nbs/05_losses.ipynb #29a567c7
 def _local_rows(matrix: torch.Tensor, n: int, total: int, start: int, what: str) -> torch.Tensor:
     if matrix.shape == (n, total):
         return matrix
@@ -235,7 +235,7 @@ def _local_rows(matrix: torch.Tensor, n: int, total: int, start: int, what: str)
         return matrix[start:start + n]
     raise ValueError(f"{what} must be (N, N) for the global batch or (n_local, N) = ({n}, {total}); got {tuple(matrix.shape)}.")
 
-
+# %% ../nbs/05_losses.ipynb #0a476ab2
 def _xclr_cross_view(z1, z2, g1, g2, targets, temperature) -> dict[str, torch.Tensor]:
     if world()[1] == 1:  # one (N, N) matrix serves both directions
         logits = cosine_logits(z1, z2, temperature)
@@ -244,7 +244,7 @@ def _xclr_cross_view(z1, z2, g1, g2, targets, temperature) -> dict[str, torch.Te
         pairs = (("z1_to_z2", cosine_logits(z1, g2, temperature)), ("z2_to_z1", cosine_logits(z2, g1, temperature)))
     return {name: _global_mean(_soft_nce(logits, targets, finite=True)[0]) for name, logits in pairs}
 
-
+# %% ../nbs/05_losses.ipynb #9604a14c
 def _xclr_stacked(z1, z2, g1, g2, rows, start, temperature, target_temperature, keep_self) -> dict[str, torch.Tensor]:
     n, total = len(z1), len(g1)
     s = rows.to(torch.promote_types(rows.dtype, g1.dtype)).repeat(2, 2)  # both views share their sample's row
@@ -258,7 +258,7 @@ def _xclr_stacked(z1, z2, g1, g2, rows, start, temperature, target_temperature, 
     per_anchor = _soft_nce(logits, soft_targets(s, target_temperature).to(logits.dtype), finite=True)[0]
     return {"z1_anchors": _global_mean(per_anchor[:n]), "z2_anchors": _global_mean(per_anchor[n:])}
 
-
+# %% ../nbs/05_losses.ipynb #5f37c126
 def xclr_terms(z1: torch.Tensor, # the first view's embeddings (n, D)
                z2: torch.Tensor, # the second view's embeddings (n, D)
                similarity: torch.Tensor, # similarity between samples: (N, N) global, or this rank's rows (n, N)
@@ -282,7 +282,7 @@ def xclr_terms(z1: torch.Tensor, # the first view's embeddings (n, D)
     out["loss"] = sum(out.values()) / 2
     return out
 
-
+# %% ../nbs/05_losses.ipynb #87dcbdc5
 def xclr_loss(z1: torch.Tensor, # the first view's embeddings (n, D)
               z2: torch.Tensor, # the second view's embeddings (n, D)
               similarity: torch.Tensor, # similarity between samples: (N, N) global, or this rank's rows (n, N)
@@ -300,14 +300,14 @@ def view_graph(n: int, n_views: int = 2, device: torch.device | str | None = Non
     ids = torch.arange(n, device=device).repeat(n_views)
     return ((ids[:, None] == ids[None, :]).float() - torch.eye(n * n_views, device=device)).clamp_min(0)
 
-
+# %% ../nbs/05_losses.ipynb #4a167e1d
 def label_graph(labels: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
     "1 where two samples share a label (`labels` vs `other`, default `labels` itself), else 0."
     check_labels("labels", labels)
     other = labels if other is None else check_labels("other", other)
     return (labels.view(-1, 1) == other.view(1, -1)).float()
 
-
+# %% ../nbs/05_losses.ipynb #e225ce73
 def _graph_rows(graph: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
     check_tensor("z", z, ndim=2, finite=False, fix="z stacks the views: one row per view of each sample.")
     check_tensor("graph", graph, ndim=2, fix="graph is (M, M) over the stacked views.")
@@ -316,7 +316,7 @@ def _graph_rows(graph: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, tor
     own = torch.arange(len(z), device=z.device) + start
     return zg, rows.scatter(1, own.view(-1, 1), 0.0), start
 
-
+# %% ../nbs/05_losses.ipynb #ce90d374
 def pal_simclr_loss(z: torch.Tensor, graph: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
     "Graph-weighted InfoNCE over the stacked views `z`: pairs weighted by `graph`, self-similarity excluded."
     check_positive("temperature", temperature, fix="Typical values are 0.05 to 1.")
@@ -325,7 +325,7 @@ def pal_simclr_loss(z: torch.Tensor, graph: torch.Tensor, temperature: float = 0
     per_anchor, mass = _soft_nce(_exclude(cosine_logits(z, zg, temperature), own), rows)
     return _global_mean(per_anchor, mass.sum())
 
-
+# %% ../nbs/05_losses.ipynb #726d0b29
 def pal_spectral_loss(z: torch.Tensor, graph: torch.Tensor) -> torch.Tensor:
     "Spectral contrastive loss `||Z Z^T - G||_F^2 / M^2` over the stacked views (diagonal of `G` ignored)."
     zg, rows, start = _graph_rows(graph, z)
@@ -335,18 +335,18 @@ def pal_spectral_loss(z: torch.Tensor, graph: torch.Tensor) -> torch.Tensor:
     residual = (gram - rows).scatter(1, own.view(-1, 1), 0.0)
     return _global_mean(residual.pow(2).sum(1) / len(zg))
 
-
+# %% ../nbs/05_losses.ipynb #4ca2cbe9
 def _variance_term(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
     std = torch.sqrt(z.var(0) + eps)
     return F.relu(gamma - std).mean()
 
-
+# %% ../nbs/05_losses.ipynb #ef1b8537
 def _covariance_term(z: torch.Tensor) -> torch.Tensor:
     zc = z - z.mean(0)
     cov = zc.T @ zc / (len(z) - 1)
     return (cov.pow(2).sum() - cov.diagonal().pow(2).sum()) / z.shape[1]
 
-
+# %% ../nbs/05_losses.ipynb #2f7dab3f
 def pal_vicreg_terms(z: torch.Tensor, graph: torch.Tensor, sim_coeff: float = 25.0, std_coeff: float = 25.0,
                      cov_coeff: float = 1.0) -> dict[str, torch.Tensor]:
     "VICReg on a graph: Laplacian invariance `2 tr(Z^T L Z) / (D sum G)`, variance and covariance of all of `Z`."
@@ -364,7 +364,7 @@ def pal_vicreg_terms(z: torch.Tensor, graph: torch.Tensor, sim_coeff: float = 25
     loss = sim_coeff * invariance + std_coeff * variance + cov_coeff * covariance
     return {"invariance": invariance, "variance": variance, "covariance": covariance, "loss": loss}
 
-
+# %% ../nbs/05_losses.ipynb #9bc3b438
 def pal_vicreg_loss(z: torch.Tensor, graph: torch.Tensor, sim_coeff: float = 25.0, std_coeff: float = 25.0,
                     cov_coeff: float = 1.0) -> torch.Tensor:
     "VICReg with the graph Laplacian as invariance term (see `pal_vicreg_terms`)."
@@ -383,18 +383,18 @@ def vicreg_terms(z1: torch.Tensor, z2: torch.Tensor, sim_coeff: float = 25.0, st
     loss = sim_coeff * invariance + std_coeff * variance + cov_coeff * covariance
     return {"invariance": invariance, "variance": variance, "covariance": covariance, "loss": loss}
 
-
+# %% ../nbs/05_losses.ipynb #7588b8e0
 def vicreg_loss(z1: torch.Tensor, z2: torch.Tensor, sim_coeff: float = 25.0, std_coeff: float = 25.0,
                 cov_coeff: float = 1.0) -> torch.Tensor:
     "VICReg: invariance (MSE) + variance hinge + covariance decorrelation, weighted."
     return vicreg_terms(z1, z2, sim_coeff, std_coeff, cov_coeff)["loss"]
 
-
+# %% ../nbs/05_losses.ipynb #90327027
 def _standardize(z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     "`(z - mean) / sqrt(biased var + eps)` per column: BatchNorm1d(affine=False) in training mode (one fused kernel)."
     return F.batch_norm(z, None, None, training=True, eps=eps)
 
-
+# %% ../nbs/05_losses.ipynb #95397733
 def barlow_twins_terms(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -> dict[str, torch.Tensor]:
     "Barlow Twins' `on_diagonal` and `off_diagonal` sums of the cross-correlation matrix and `loss`."
     _check_views(z1, z2, min_rows=2, why="Barlow Twins standardises over the batch: it needs 2 samples or more.")
@@ -405,12 +405,12 @@ def barlow_twins_terms(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) 
     off = c.pow(2).sum() - c.diagonal().pow(2).sum()
     return {"on_diagonal": on, "off_diagonal": off, "loss": on + lambd * off}
 
-
+# %% ../nbs/05_losses.ipynb #5b0d982e
 def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -> torch.Tensor:
     "Barlow Twins: drive the cross-correlation of the standardised views to the identity."
     return barlow_twins_terms(z1, z2, lambd)["loss"]
 
-
+# %% ../nbs/05_losses.ipynb #2898aee0
 def byol_terms(p: torch.Tensor, z_target: torch.Tensor) -> dict[str, torch.Tensor]:
     "BYOL's mean `cosine` between predictions and (detached) targets, and `loss = 2 - 2 cosine`."
     _check_views(p, z_target, ("p", "z_target"))
@@ -419,7 +419,7 @@ def byol_terms(p: torch.Tensor, z_target: torch.Tensor) -> dict[str, torch.Tenso
     cosine = _global_mean(cos)
     return {"cosine": cosine, "loss": 2 - 2 * cosine}
 
-
+# %% ../nbs/05_losses.ipynb #f72cc55a
 def byol_loss(p: torch.Tensor, z_target: torch.Tensor) -> torch.Tensor:
     "BYOL's regression loss `2 - 2 cos(p, z_target)`, mean over the batch; no gradient reaches `z_target`."
     return byol_terms(p, z_target)["loss"]
@@ -436,7 +436,7 @@ def logdet_entropy(z: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     cov = zc.T @ zc / max(len(zg) - 1, 1) + eps * torch.eye(d, dtype=zg.dtype, device=zg.device)
     return torch.linalg.slogdet(cov).logabsdet / 2 + d / 2 * math.log(2 * math.pi * math.e)  # cov + eps I is SPD
 
-
+# %% ../nbs/05_losses.ipynb #7fd91544
 def info_vicreg_terms(z1: torch.Tensor, z2: torch.Tensor, sim_coeff: float = 1.0, entropy_coeff: float = 1.0,
                       eps: float = 1e-3) -> dict[str, torch.Tensor]:
     "`invariance` (MSE), LogDet `entropy` (mean of both branches, nats) and `loss = sim*inv - ent*entropy / D`."
@@ -449,7 +449,7 @@ def info_vicreg_terms(z1: torch.Tensor, z2: torch.Tensor, sim_coeff: float = 1.0
     return {"invariance": invariance, "entropy": entropy,
             "loss": sim_coeff * invariance - entropy_coeff * entropy / z1.shape[1]}
 
-
+# %% ../nbs/05_losses.ipynb #320533d7
 def info_vicreg_loss(z1: torch.Tensor, z2: torch.Tensor, sim_coeff: float = 1.0, entropy_coeff: float = 1.0,
                      eps: float = 1e-3) -> torch.Tensor:
     "VICReg with variance + covariance replaced by a LogDet entropy estimate (see `info_vicreg_terms`)."
@@ -463,7 +463,7 @@ def _log_bessel_iv(order: float, x: float, terms: int = 400) -> float:
     top = max(logs)
     return top + math.log(sum(math.exp(v - top) for v in logs))
 
-
+# %% ../nbs/05_losses.ipynb #afcc91d5
 @functools.lru_cache(maxsize=256)
 def log_vmf_normalizer(dim: int, kappa: float) -> float:
     "log C_dim(kappa) of the von Mises-Fisher density `C exp(kappa mu.x)` on the unit sphere of R^dim."
@@ -472,7 +472,7 @@ def log_vmf_normalizer(dim: int, kappa: float) -> float:
     nu = dim / 2 - 1
     return nu * math.log(kappa) - dim / 2 * math.log(2 * math.pi) - _log_bessel_iv(nu, kappa)
 
-
+# %% ../nbs/05_losses.ipynb #8b041af5
 def er_terms(z1: torch.Tensor, z2: torch.Tensor, kappa: float = 10.0) -> dict[str, torch.Tensor]:
     "vMF `reconstruction` cross-entropy, KDE `entropy` (nats, mean of both branches) and `loss = reconstruction - entropy`."
     _check_views(z1, z2)
@@ -487,7 +487,7 @@ def er_terms(z1: torch.Tensor, z2: torch.Tensor, kappa: float = 10.0) -> dict[st
     entropy = -(_global_mean(log_density(a1, g1)) + _global_mean(log_density(a2, g2))) / 2
     return {"reconstruction": reconstruction, "entropy": entropy, "loss": reconstruction - entropy}
 
-
+# %% ../nbs/05_losses.ipynb #bc574962
 def er_loss(z1: torch.Tensor, z2: torch.Tensor, kappa: float = 10.0) -> torch.Tensor:
     "The negated entropy-reconstruction bound on I(Z1; Z2) with von Mises-Fisher kernels (see `er_terms`)."
     return er_terms(z1, z2, kappa)["loss"]
@@ -529,7 +529,7 @@ class SimCLRLoss(nn.Module):
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         return simclr_loss(z1, z2, self.temperature)
 
-
+# %% ../nbs/05_losses.ipynb #9bc3951a
 class SupConLoss(nn.Module):
     "`supcon_loss` with a fixed temperature; `labels=None` in forward gives SimCLR."
 
@@ -540,7 +540,7 @@ class SupConLoss(nn.Module):
     def forward(self, z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return supcon_loss(z1, z2, labels, self.temperature)
 
-
+# %% ../nbs/05_losses.ipynb #559ec074
 class XCLRLoss(nn.Module):
     "`xclr_loss` whose sample similarity is looked up from a (C, C) class-similarity matrix by the batch labels."
 
@@ -556,7 +556,7 @@ class XCLRLoss(nn.Module):
         similarity = self.class_similarity[labels][:, all_labels]
         return xclr_loss(z1, z2, similarity, self.temperature, self.target_temperature, self.form)
 
-
+# %% ../nbs/05_losses.ipynb #327b84be
 class VICRegLoss(nn.Module):
     "`vicreg_loss` with fixed coefficients."
 
@@ -567,7 +567,7 @@ class VICRegLoss(nn.Module):
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         return vicreg_loss(z1, z2, self.sim_coeff, self.std_coeff, self.cov_coeff)
 
-
+# %% ../nbs/05_losses.ipynb #ea06410e
 class BarlowTwinsLoss(nn.Module):
     "`barlow_twins_loss` with a fixed off-diagonal weight."
 
@@ -578,14 +578,14 @@ class BarlowTwinsLoss(nn.Module):
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         return barlow_twins_loss(z1, z2, self.lambd)
 
-
+# %% ../nbs/05_losses.ipynb #9c45cb82
 class BYOLLoss(nn.Module):
     "`byol_loss` (no hyper-parameter; here for symmetry with the other objectives)."
 
     def forward(self, p: torch.Tensor, z_target: torch.Tensor) -> torch.Tensor:
         return byol_loss(p, z_target)
 
-
+# %% ../nbs/05_losses.ipynb #638754bb
 class InfoVICRegLoss(nn.Module):
     "`info_vicreg_loss` with fixed coefficients."
 
@@ -596,7 +596,7 @@ class InfoVICRegLoss(nn.Module):
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         return info_vicreg_loss(z1, z2, self.sim_coeff, self.entropy_coeff, self.eps)
 
-
+# %% ../nbs/05_losses.ipynb #441850ed
 class ERLoss(nn.Module):
     "`er_loss` with a fixed vMF concentration."
 

@@ -39,7 +39,7 @@ __all__ = ['PENALTIES', 'EXPRESSION_VOCAB', 'EXPRESSION_LENGTH', 'TARGET_EXPRESS
 class LatentError(ValueError):
     "Latents of the wrong shape or size, or holding NaN / infinite values."
 
-
+# %% ../nbs/60_lso.ipynb #9df82f39
 def latent_dim_of(decoder: nn.Module) -> int:
     "The latent size a decoder expects: its `latent_dim` attribute, else the input size of its first `nn.Linear`."
     if isinstance(getattr(decoder, "latent_dim", None), int):
@@ -49,7 +49,7 @@ def latent_dim_of(decoder: nn.Module) -> int:
         raise TypeError(f"Cannot tell the latent size of {type(decoder).__name__}: give it a `latent_dim` attribute.")
     return first.in_features
 
-
+# %% ../nbs/60_lso.ipynb #16b7a94a
 def check_latents(z: torch.Tensor, # latents, shape (N, latent_dim)
                   latent_dim: int, # the size the decoder expects
                   name: str = "z", # the argument's name, for the message
@@ -78,7 +78,7 @@ def _as_sequence_logits(out: torch.Tensor, n: int) -> torch.Tensor:
         raise ValueError(f"A decoder must return logits of shape (N, L, V) or (N, V); got {tuple(out.shape)} for N={n}.")
     return out
 
-
+# %% ../nbs/60_lso.ipynb #90c2526c
 def decoder_jacobian(decoder: nn.Module, # maps latents (N, d) to logits (N, L, V) or (N, V)
                      z: torch.Tensor, # latents (N, d)
                     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,7 +104,7 @@ def _logdet_gram(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     R = torch.linalg.qr(torch.where(ok[:, None, None], M, eye))[1]  # rank-deficient rows replaced: no NaN gradients
     return 2 * torch.log(torch.diagonal(R, dim1=1, dim2=2).abs()).sum(1), ok
 
-
+# %% ../nbs/60_lso.ipynb #d88cfa3f
 def _scales_chunk(decoder, z, prior):
     h, A = decoder_jacobian(decoder, z)
     n, L, V, d = A.shape
@@ -119,7 +119,7 @@ def _scales_chunk(decoder, z, prior):
         score = score - 0.5 * z.pow(2).sum(1)
     return torch.where(ok_k & ok_a, score, torch.full_like(score, -math.inf))
 
-
+# %% ../nbs/60_lso.ipynb #52398fee
 def scales_score(decoder: nn.Module, # latents (N, d) -> logits (N, L, V) or (N, V)
                  z: torch.Tensor, # latents (N, d)
                  prior: bool = True, # add log N(z; 0, I) (without its constant), as the paper does
@@ -145,14 +145,14 @@ def prior_log_density(z: torch.Tensor) -> torch.Tensor:
     "log N(z; 0, I) without its constant: -|z|^2 / 2, (N,)."
     return -0.5 * z.pow(2).sum(1)
 
-
+# %% ../nbs/60_lso.ipynb #633999b8
 def decoded_log_likelihood(decoder: nn.Module, z: torch.Tensor) -> torch.Tensor:
     "Log-probability of the argmax decoding under the decoder's own categorical outputs: sum_t max_v log p_tv, (N,)."
     check_latents(z, latent_dim_of(decoder))
     logits = _as_sequence_logits(decoder(z), len(z))
     return torch.log_softmax(logits, -1).amax(-1).sum(-1)
 
-
+# %% ../nbs/60_lso.ipynb #e183be01
 PENALTIES = ("none", "scales", "prior", "likelihood")
 
 
@@ -222,7 +222,7 @@ class _Parser:
             return self.text[self.i - 1]
         raise SyntaxError(self.i)
 
-
+# %% ../nbs/60_lso.ipynb #c81fb14b
 def parse_expression(text: str): # an expression string, e.g. "x*sin(x)"
     "The expression tree of `text` if the grammar derives it, else None."
     try:
@@ -230,7 +230,7 @@ def parse_expression(text: str): # an expression string, e.g. "x*sin(x)"
     except (SyntaxError, RecursionError):
         return None
 
-
+# %% ../nbs/60_lso.ipynb #2ac98517
 def evaluate_expression(tree, grid: np.ndarray) -> np.ndarray:
     "Values of a parsed expression on `grid` (float64; inf / NaN where it overflows)."
     if isinstance(tree, str):
@@ -318,7 +318,7 @@ def encode_texts(texts: Sequence[str], vocab: Sequence[str] = EXPRESSION_VOCAB, 
         out[row, :len(tokens)] = torch.tensor([index[t] for t in tokens], dtype=torch.long)
     return out
 
-
+# %% ../nbs/60_lso.ipynb #54a641f9
 def decode_tokens(tokens: torch.Tensor, vocab: Sequence[str] = EXPRESSION_VOCAB, join: str = "") -> list[str]:
     "Texts of token indices (N, L), each cut at its first end symbol (the vocabulary's last)."
     end = len(vocab) - 1
@@ -375,7 +375,7 @@ class SequenceVAE(nn.Module):
         check_latents(z, self.latent_dim)
         return self.decoder(z).argmax(-1)
 
-
+# %% ../nbs/60_lso.ipynb #a8cf008e
 def vae_terms(model: SequenceVAE, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
     "Reconstruction cross-entropy (summed over positions) and KL to N(0, I), each averaged over the batch."
     logits, mu, log_var = model(tokens)
@@ -383,7 +383,7 @@ def vae_terms(model: SequenceVAE, tokens: torch.Tensor) -> dict[str, torch.Tenso
     kl = 0.5 * (mu.pow(2) + log_var.exp() - 1 - log_var).sum(1).mean()
     return {"recon": recon, "kl": kl}
 
-
+# %% ../nbs/60_lso.ipynb #a5dba4e2
 def vae_objective(beta: float = 0.1) -> Callable:
     "A `repl_nb.train.fit` objective: cross-entropy + beta * KL (the targets y are unused)."
     def objective(model, x, y):
@@ -412,7 +412,7 @@ class VAEMonitor(Callback):
             record["prior_valid"] = float(np.mean(self.is_valid(texts)))
         return record
 
-
+# %% ../nbs/60_lso.ipynb #ea2b0d59
 def expression_validity(texts: Sequence[str]) -> np.ndarray:
     "Whether the grammar derives each text."
     return np.array([parse_expression(t) is not None for t in texts])
@@ -425,7 +425,7 @@ SELFIES_TOKEN = re.compile(r"\[[^\[\]]+\]")
 class MoleculeFileError(ValueError):
     "A molecule file whose line is not a SMILES / SELFIES string."
 
-
+# %% ../nbs/60_lso.ipynb #9c1867f4
 def tokenize_smiles(text: str) -> list[str]:
     "Atom-level SMILES tokens; ValueError if some characters are not SMILES."
     tokens = SMILES_TOKEN.findall(text)
@@ -433,7 +433,7 @@ def tokenize_smiles(text: str) -> list[str]:
         raise ValueError(f"{text!r} is not a SMILES string (cannot tokenise it completely).")
     return tokens
 
-
+# %% ../nbs/60_lso.ipynb #310f1911
 def tokenize_selfies(text: str) -> list[str]:
     "SELFIES symbols ('[C]', '[=O]', '[Branch1]', ...); ValueError if anything lies outside brackets."
     tokens = SELFIES_TOKEN.findall(text)
@@ -441,7 +441,7 @@ def tokenize_selfies(text: str) -> list[str]:
         raise ValueError(f"{text!r} is not a SELFIES string (symbols must be bracketed, e.g. [C][=O]).")
     return tokens
 
-
+# %% ../nbs/60_lso.ipynb #013ca134
 def load_molecules(path: Path | str, # a .smi / .txt (SMILES) or .self / .selfies file, one molecule a line
                    kind: str = "auto", # "smiles", "selfies", or "auto" (from the suffix)
                    limit: int | None = None, # read at most this many molecules
@@ -472,12 +472,12 @@ def load_molecules(path: Path | str, # a .smi / .txt (SMILES) or .self / .selfie
                 break
     return texts, tokens
 
-
+# %% ../nbs/60_lso.ipynb #790046ed
 def build_vocab(token_lists: Sequence[Sequence[str]]) -> tuple[str, ...]:
     "Sorted distinct tokens, then the end symbol ' ' last (the convention of `encode_texts`)."
     return tuple(sorted({t for tokens in token_lists for t in tokens} - {" "})) + (" ",)
 
-
+# %% ../nbs/60_lso.ipynb #a3f337c3
 def molecule_objective(smiles: Sequence[str], # SMILES strings
                        name: str = "qed", # "qed" or "logp" (RDKit's Crippen logP)
                       ) -> tuple[np.ndarray, np.ndarray]:
@@ -576,7 +576,7 @@ class ExactGP:
         var = (self.log_scale.exp() - v.pow(2).sum(0)).clamp_min(1e-12)
         return self.y_mean + self.y_std * mean, self.y_std**2 * var
 
-
+# %% ../nbs/60_lso.ipynb #05b671e7
 def log_expected_improvement(mean: torch.Tensor, var: torch.Tensor, best: float | torch.Tensor) -> torch.Tensor:
     "log E[max(f - best, 0)] for f ~ N(mean, var), stable for means far below `best`."
     sigma = var.sqrt()
@@ -597,13 +597,13 @@ class LatentTask:
     evaluate: Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]
     describe: Callable[[torch.Tensor], list[str]] | None = None  # latents -> decoded texts, for tables
 
-
+# %% ../nbs/60_lso.ipynb #a6ecceef
 def expression_task(vae: SequenceVAE, target: str = TARGET_EXPRESSION) -> LatentTask:
     "The arithmetic-expression black box on the latents of a trained `SequenceVAE`."
     describe = lambda z: decode_tokens(vae.decode(z.to(next(vae.parameters()).device).float()).cpu())
     return LatentTask(vae.decoder, lambda z: expression_objective(describe(z), target), describe)
 
-
+# %% ../nbs/60_lso.ipynb #28a41e80
 @dataclasses.dataclass
 class LSORun:
     "What one LSO run proposed: latents (T, N, d) per step or round, their values (NaN if invalid) and validity."
@@ -619,7 +619,7 @@ class LSORun:
                 "valid_fraction": float(self.valid.mean()),
                 "mean_valid_value": float(found.mean()) if found.size else float("nan")}
 
-
+# %% ../nbs/60_lso.ipynb #34f8c4a1
 def _check_start(task: LatentTask, z0: torch.Tensor, y0: torch.Tensor) -> None:
     check_latents(z0, latent_dim_of(task.decoder), name="z0")
     if y0.shape != (len(z0),) or not torch.isfinite(y0).all():
@@ -627,7 +627,7 @@ def _check_start(task: LatentTask, z0: torch.Tensor, y0: torch.Tensor) -> None:
                          f"{tuple(y0.shape)} with {int((~torch.isfinite(y0)).sum())} non-finite values. Start from valid "
                          "objects: keep = torch.isfinite(y0); z0, y0 = z0[keep], y0[keep].")
 
-
+# %% ../nbs/60_lso.ipynb #e560cb57
 def lso_gradient_ascent(task: LatentTask, z0: torch.Tensor, y0: torch.Tensor, *, n_starts: int = 10,
                         steps: int = 10, lr: float = 0.2, penalty: str = "none", weight: float = 1.0,
                         gp_steps: int = 100) -> LSORun:
@@ -640,7 +640,7 @@ def lso_gradient_ascent(task: LatentTask, z0: torch.Tensor, y0: torch.Tensor, *,
     values, valid = task.evaluate(path.flatten(0, 1))
     return LSORun(path, values.reshape(steps, -1), valid.reshape(steps, -1), float(y0.max()))
 
-
+# %% ../nbs/60_lso.ipynb #cd06b99b
 def lso_bayes_opt(task: LatentTask, z0: torch.Tensor, y0: torch.Tensor, *, rounds: int = 5, batch: int = 5,
                   penalty: str = "none", weight: float = 1.0, n_random: int = 20, ascent_steps: int = 30,
                   lr: float = 0.05, gp_steps: int = 100, seed: int = 0, progress: bool = False) -> LSORun:
@@ -680,7 +680,7 @@ def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
     ranks = rankdata(np.concatenate([pos, neg]))
     return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
-
+# %% ../nbs/60_lso.ipynb #1187ba90
 def auroc_interval(scores: np.ndarray, labels: np.ndarray, n_boot: int = 500, level: float = 0.95, seed: int = 0) -> dict:
     "AUROC with a percentile bootstrap interval (resampling latents)."
     rng = np.random.default_rng(seed)
@@ -704,7 +704,7 @@ class LatentSlice:
         "Plane coordinates (..., 2) of latents (..., d) (orthogonal projection; the plane's basis is orthonormal)."
         return (z.double() - self.plane.origin) @ self.plane.basis.T
 
-
+# %% ../nbs/60_lso.ipynb #15f43571
 def latent_slice(decoder: nn.Module, plane: Plane, extent: float, n: int = 60, **score_kwargs) -> LatentSlice:
     "ScaLES of `decoder` on an n x n grid of plane coordinates in [-extent, extent]^2."
     u = torch.linspace(-extent, extent, n, dtype=torch.float64)

@@ -34,7 +34,7 @@ def make_activation(name: str, negative_slope: float = 0.01) -> nn.Module:
         return nn.GELU()
     raise ValueError(f"Unknown activation {name!r}; choose one of {ACTIVATIONS}.")
 
-
+# %% ../nbs/03_models.ipynb #b95c7c74
 @torch.no_grad()
 def scale_init_(model: nn.Module, factor: float) -> nn.Module:
     "Multiply the parameters of every Linear / Conv layer of `model` by `factor`, in place."
@@ -103,7 +103,7 @@ class PreActBlock(nn.Module):
         out = self.conv1(out)
         return self.conv2(self.act2(self.norm2(out))) + skip
 
-
+# %% ../nbs/03_models.ipynb #dae0fcec
 class PreActResNet18(nn.Module):
     "Pre-activation ResNet-18 for small images (3x3 stem, no max-pool), stage widths w, 2w, 4w, 8w."
 
@@ -132,7 +132,7 @@ def activation_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     "The `(name, module)` of every nonlinearity in `model`, in registration order."
     return [(n, m) for n, m in model.named_modules() if isinstance(m, NONLINEARITIES)]
 
-
+# %% ../nbs/03_models.ipynb #f6bb2e82
 class PreActivations(list):
     "The pre-activation tensors of the last forward pass, one per activation call; `names[i]` is the module of entry i."
 
@@ -144,7 +144,7 @@ class PreActivations(list):
         "All pre-activations of each sample side by side: (N, total hidden units)."
         return torch.cat([t.flatten(1) for t in self], 1)
 
-
+# %% ../nbs/03_models.ipynb #a66adc68
 @contextmanager
 def record_preactivations(model: nn.Module, detach: bool = True) -> Iterator[PreActivations]:
     "Within the block, each forward pass of `model` refills the yielded list with every activation's input."

@@ -37,14 +37,14 @@ def _work_device(device: torch.device) -> torch.device:
     "`device`, unless it has no float64 (MPS): then the CPU."
     return torch.device("cpu") if device.type == "mps" else device
 
-
+# %% ../nbs/50_recon.ipynb #9fe2fc6e
 def _flatten(X: torch.Tensor, name: str = "X") -> torch.Tensor:
     check_tensor(name, X, finite=False)
     if X.ndim < 2:
         raise ValueError(f"Expected a batch of samples (N, ...) with at least 2 dimensions, got shape {tuple(X.shape)}.")
     return X.reshape(len(X), -1)
 
-
+# %% ../nbs/50_recon.ipynb #eb11da47
 def standardize_images(X: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     "Divide each sample by its own standard deviation over all its values (channels and pixels)."
     check_positive("eps", eps)
@@ -96,7 +96,7 @@ class PCA:
         idx = torch.arange(k) if part == "top" else torch.arange(self.dim - k, self.dim)
         return PCAProjector(self, part, variance_fraction, idx)
 
-
+# %% ../nbs/50_recon.ipynb #d05f0f45
 def fit_pca(X: torch.Tensor, standardize: bool = False, batch_size: int = 4096) -> PCA:
     "PCA of samples `X` (N, ...) on their device: covariance accumulated in float64 by batches, then one `eigh`."
     check_tensor("X", X, min_size=2, fix="PCA needs at least 2 finite samples.")
@@ -162,7 +162,7 @@ class PCAProjector:
         return (f"PCAProjector({self.part} {self.k}/{self.pca.dim} directions, {self.explained:.1%} of the variance, "
                 f"asked {self.variance_fraction:.1%})")
 
-
+# %% ../nbs/50_recon.ipynb #4fc2c2a6
 def pca_projector(X: torch.Tensor | PCA, variance_fraction: float, part: str = "top", standardize: bool = False) -> PCAProjector:
     "Projector onto the top (or bottom) principal directions of `X` explaining >= `variance_fraction` of its variance."
     pca = X if isinstance(X, PCA) else fit_pca(X, standardize=standardize)
@@ -177,12 +177,12 @@ def projected_dataset(data: Dataset, projector: PCAProjector, rescale: bool = Tr
         x_train, x_test = x_train / scale, x_test / scale
     return dataclasses.replace(data, x_train=x_train, x_test=x_test)
 
-
+# %% ../nbs/50_recon.ipynb #2b0ccb96
 def default_classifier(input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
     "An MLP with two hidden layers of 256 ReLU units."
     return MLP(input_shape, [256, 256], n_classes)
 
-
+# %% ../nbs/50_recon.ipynb #5c643661
 def subspace_accuracy(data: Dataset, pca: PCA, fractions: Sequence[float], parts: Sequence[str] = PARTS,
                       make_model: Callable[[tuple[int, ...], int], nn.Module] = default_classifier, steps: int = 1000,
                       seed: int = 0, verbose: bool = False, **fit_kwargs) -> list[dict]:
@@ -215,7 +215,7 @@ def _image_shape(X: torch.Tensor, image_shape: Sequence[int] | None) -> tuple[in
         raise ValueError(f"image_shape {shape} does not hold the {math.prod(X.shape[1:])} values of each sample.")
     return shape
 
-
+# %% ../nbs/50_recon.ipynb #88f11035
 def patch_ids(image_shape: Sequence[int], patch_size: int = 1) -> torch.Tensor:
     "The patch of every value of a flattened sample (D,): squares of side `patch_size` on an aligned grid, shared by the channels."
     shape = tuple(image_shape)
@@ -231,7 +231,7 @@ def patch_ids(image_shape: Sequence[int], patch_size: int = 1) -> torch.Tensor:
     ids = rows[:, None] * math.ceil(w / patch_size) + cols[None, :]  # edge patches are cut short when p does not divide
     return ids.expand(c, h, w).reshape(-1)
 
-
+# %% ../nbs/50_recon.ipynb #69fa48c9
 def sample_masks(n: int, image_shape: Sequence[int], level: float, patch_size: int = 1,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     "`n` keep-masks (n, D) of float64 0/1: each patch is dropped (0) independently with probability `level`."
@@ -284,7 +284,7 @@ class LinearDAE:
         U = self.directions(k)
         return U @ (U.T @ self.W)
 
-
+# %% ../nbs/50_recon.ipynb #e31d4e9b
 def optimal_linear_dae(X: torch.Tensor, noise: str = "gaussian", level: float = 0.1, patch_size: int = 1,
                        image_shape: Sequence[int] | None = None) -> LinearDAE:
     "Closed-form linear DAE on samples `X`: x~ = x + N(0, level^2 I), or x with each patch masked with probability `level`."
@@ -315,7 +315,7 @@ def _orthonormal(A: torch.Tensor, rtol: float = 1e-9) -> torch.Tensor:
     d = R.diagonal().abs()
     return Q * (d > rtol * d.max().clamp_min(1e-300))
 
-
+# %% ../nbs/50_recon.ipynb #a93da896
 def label_alignment(features: torch.Tensor, labels: torch.Tensor, n_classes: int | None = None) -> torch.Tensor:
     "For k = 1..K: the fraction of the centred one-hot labels' energy in the span of the first k centred feature columns."
     check_tensor("features", features, ndim=2, min_size=1)
@@ -331,7 +331,7 @@ def label_alignment(features: torch.Tensor, labels: torch.Tensor, n_classes: int
         captured = torch.cat([captured, captured[-1:].expand(Z.shape[1] - len(captured))])
     return (captured / Y.pow(2).sum()).cpu()
 
-
+# %% ../nbs/50_recon.ipynb #979d99ce
 def linear_probe_accuracy(z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Tensor, y_test: torch.Tensor,
                           ridge: float = 1e-4, n_classes: int | None = None) -> float:
     "Test accuracy of ridge regression onto one-hot labels (with intercept); `ridge` is relative to the mean feature variance."
@@ -355,7 +355,7 @@ def linear_probe_accuracy(z_train: torch.Tensor, y_train: torch.Tensor, z_test: 
     pred = (Zt @ B + Y.mean(0)).argmax(1)
     return float((pred.cpu() == y_test.cpu()).double().mean())
 
-
+# %% ../nbs/50_recon.ipynb #34584c4b
 def subspace_overlap(A: torch.Tensor, B: torch.Tensor) -> float:
     "Mean squared cosine of the principal angles between the column spans of `A` and `B` (1: equal, 0: orthogonal)."
     sizes = {}
@@ -393,12 +393,12 @@ class Autoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encode(x)).view(len(x), *self.input_shape)
 
-
+# %% ../nbs/50_recon.ipynb #3675bbf8
 def reconstruction_objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     "Mean squared reconstruction error, a `fit` objective (the labels are ignored)."
     return F.mse_loss(model(x), x)
 
-
+# %% ../nbs/50_recon.ipynb #75a8eda2
 @torch.no_grad()
 def fitted_variance(model: nn.Module, X: torch.Tensor, directions: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
     "Per column u of `directions`: 1 - ||(X - model(X)) u||^2 / ||X u||^2, the fraction of X's variance along u reconstructed (NaN: no variance)."
@@ -414,7 +414,7 @@ def fitted_variance(model: nn.Module, X: torch.Tensor, directions: torch.Tensor,
     fitted = 1 - resid / total.clamp_min(1e-300)
     return torch.where(total > 1e-12 * total.max(), fitted, torch.nan).cpu()
 
-
+# %% ../nbs/50_recon.ipynb #5aaa5dbf
 class SpectrumRecorder(Callback):
     "`fit` callback: at each checkpoint, record `fitted` (`fitted_variance` of `X` along each column of `directions`)."
 
@@ -424,7 +424,7 @@ class SpectrumRecorder(Callback):
     def on_checkpoint(self, ctx: FitContext) -> dict:
         return {"fitted": fitted_variance(ctx.model, self.X.to(ctx.device), self.directions).tolist()}
 
-
+# %% ../nbs/50_recon.ipynb #707b2dc8
 def steps_to_fit(metrics: Sequence[dict], threshold: float = 0.9) -> list[int | None]:
     "For each direction, the first recorded step at which its fitted fraction reached `threshold` (None: never)."
     rows = [r for r in metrics if "fitted" in r]

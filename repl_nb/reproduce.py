@@ -56,14 +56,14 @@ class Paper:
     claims: dict[str, str] = dataclasses.field(default_factory=dict)  # metric key (pattern) -> the paper's claim
     resources: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # scale -> SLURM gpus, hours, cpus, mem_gb
 
-
+# %% ../nbs/90_reproduce.ipynb #c6407a3f
 def papers_folder() -> Path:
     "The folder of the paper notebooks and their `registry.toml`: `$REPL_NB_PAPERS`, else the project's `nbs/papers/`."
     if os.environ.get(PAPERS_VAR):
         return Path(os.environ[PAPERS_VAR]).expanduser().resolve()
     return load_settings().project_root / "nbs" / "papers"
 
-
+# %% ../nbs/90_reproduce.ipynb #a8fe2754
 def flatten(d: dict, prefix: str = "", depth: int = 3) -> dict[str, Any]:
     "Nested dicts as one level with dotted keys (`runs.SimCLR.knn_acc`), `depth` levels deep."
     flat = {}
@@ -74,7 +74,7 @@ def flatten(d: dict, prefix: str = "", depth: int = 3) -> dict[str, Any]:
             flat[f"{prefix}{key}"] = value
     return flat
 
-
+# %% ../nbs/90_reproduce.ipynb #bc16bf99
 def load_registry(path: Path | str | None = None) -> dict[str, Paper]:
     "The papers declared in a `registry.toml`: `path` is the file or a folder holding it (default: `papers_folder()`)."
     path = Path(path).expanduser() if path else papers_folder()
@@ -100,7 +100,7 @@ def load_registry(path: Path | str | None = None) -> dict[str, Paper]:
             path.parent / f"{t.get('notebook', name)}.ipynb", claims, t.get("resources", {}))
     return registry
 
-
+# %% ../nbs/90_reproduce.ipynb #38e3d599
 def get_paper(name: str, registry: dict[str, Paper] | Path | str | None = None) -> Paper:
     "The paper `name` of `registry` (a loaded registry, or a path for `load_registry`)."
     registry = registry if isinstance(registry, dict) else load_registry(registry)
@@ -112,7 +112,7 @@ def get_paper(name: str, registry: dict[str, Paper] | Path | str | None = None) 
 class ParameterError(ValueError):
     "A parameter the notebook does not declare, or of the wrong type."
 
-
+# %% ../nbs/90_reproduce.ipynb #988ef02a
 def notebook_parameters(notebook: Path | str) -> dict[str, Any]:
     "The parameters declared in `notebook`'s `parameters` cell, with their default values."
     import papermill
@@ -124,7 +124,7 @@ def notebook_parameters(notebook: Path | str) -> dict[str, Any]:
         raise ParameterError(f"{notebook} has no cell tagged 'parameters'.")
     return {name: ast.literal_eval(p["default"]) for name, p in declared.items()}
 
-
+# %% ../nbs/90_reproduce.ipynb #231f639c
 def parse_value(text: str) -> Any:
     "A command-line value as a Python literal if it is one, else the string itself."
     try:
@@ -132,11 +132,11 @@ def parse_value(text: str) -> Any:
     except (ValueError, SyntaxError):
         return text
 
-
+# %% ../nbs/90_reproduce.ipynb #a695a3da
 def _describe(defaults: dict[str, Any]) -> str:
     return ", ".join(f"{k} ({type(v).__name__}, default {v!r})" for k, v in defaults.items())
 
-
+# %% ../nbs/90_reproduce.ipynb #fe6e361d
 def validate_parameters(given: dict[str, Any], defaults: dict[str, Any], where: str = "the notebook") -> dict[str, Any]:
     "`given` checked against the notebook's `defaults` (names and types); ints are accepted for floats."
     unknown = sorted(set(given) - set(defaults))
@@ -166,7 +166,7 @@ class Job:
         "What `params.json` holds (with `out_dir`), and what identifies the run when it is run again."
         return {"paper": self.paper.name, "scale": self.scale, **self.params}
 
-
+# %% ../nbs/90_reproduce.ipynb #8c0fb575
 def plan_jobs(names: Sequence[str], params: dict[str, Any] | None = None, scale: str | None = None,
               registry: dict[str, Paper] | Path | str | None = None) -> tuple[list[Job], list[str]]:
     "Validated jobs for the papers `names`, and notes on parameters a paper does not declare (so does not get)."
@@ -234,7 +234,7 @@ def run_lock(run_dir: Path) -> Any | None:
         return None
     return handle
 
-
+# %% ../nbs/90_reproduce.ipynb #ebb5c756
 def _has_metrics(run_dir: Path) -> bool:
     "A readable metrics.json: a torn one (the kernel killed while writing it) leaves the run unfinished."
     try:
@@ -243,7 +243,7 @@ def _has_metrics(run_dir: Path) -> bool:
         return False
     return True
 
-
+# %% ../nbs/90_reproduce.ipynb #9d6439a5
 def run_status(run_dir: Path | str) -> str:
     "'running', 'failed', 'finished' or 'incomplete' (see above)."
     run_dir = Path(run_dir)
@@ -256,11 +256,11 @@ def run_status(run_dir: Path | str) -> str:
         return "failed"
     return "finished" if _has_metrics(run_dir) else "incomplete"
 
-
+# %% ../nbs/90_reproduce.ipynb #38ec7d85
 def _normal(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
-
+# %% ../nbs/90_reproduce.ipynb #3b6fdbd0
 def matching_runs(root: Path | str, job: Job) -> list[Path]:
     "The run folders of `job.paper` under `root` whose `params.json` equals the job's (`out_dir` aside), newest first."
     folder, want = Path(root) / job.paper.name, _normal(job.record)
@@ -301,7 +301,7 @@ def run_info(run_dir: Path | str) -> dict[str, Any]:
             "notebook": notebooks[0].name if notebooks else None,
             "findings": (run_dir / "findings.md").read_text() if own(run_dir / "findings.md") else ""}
 
-
+# %% ../nbs/90_reproduce.ipynb #8af4107d
 def find_run_folders(runs_dir: Path | str) -> dict[str, list[Path]]:
     "Run folders `runs_dir/<paper>/<stamp>/` (any with params.json, metrics.json or error.json), newest first per paper."
     runs: dict[str, list[Path]] = {}
@@ -311,14 +311,14 @@ def find_run_folders(runs_dir: Path | str) -> dict[str, list[Path]]:
             runs.setdefault(d.parent.name, []).append(d)
     return runs
 
-
+# %% ../nbs/90_reproduce.ipynb #f37312b5
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     s = int(round(seconds))
     return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s" if s < 3600 else f"{s // 3600} h {s % 3600 // 60:02d} min"
 
-
+# %% ../nbs/90_reproduce.ipynb #a9077e95
 def _format(value: Any) -> str:
     if value is None:
         return "-"
@@ -336,16 +336,16 @@ def _format(value: Any) -> str:
     text = str(value)
     return text if len(text) <= 300 else text[:297] + "..."
 
-
+# %% ../nbs/90_reproduce.ipynb #70a9ea6d
 def _is_claim_check(value: Any) -> bool:
     return isinstance(value, dict) and "claim" in value and "verdict" in value
 
-
+# %% ../nbs/90_reproduce.ipynb #58dfeeb2
 def claim_checks(metrics: dict) -> list[tuple[str, dict]]:
     "(key, record) of each claim check in a metrics.json: a value that is a `core.claim_check` record, or a list of them."
     return [(k, r) for k, v in metrics.items() for r in (v if isinstance(v, list) else [v]) if _is_claim_check(r)]
 
-
+# %% ../nbs/90_reproduce.ipynb #5b47b695
 def scoreboard(info: dict, paper: Paper | None) -> list[tuple[str, str, str, str]]:
     """(claim, the paper's number, this run, verdict) of each claim check of a run (`run_info`); at scale `tiny` the
     verdict is `NO_VERDICT`, whatever the notebook wrote."""
@@ -353,7 +353,7 @@ def scoreboard(info: dict, paper: Paper | None) -> list[tuple[str, str, str, str
     return [(r["claim"], _format(r.get("paper", claims.get(key, "-"))), _format(r.get("evidence", "-")),
              NO_VERDICT if tiny else str(r["verdict"])) for key, r in claim_checks(info["metrics"])]
 
-
+# %% ../nbs/90_reproduce.ipynb #725df624
 def headline_metrics(metrics: dict, claims: dict[str, str], limit: int = 12) -> tuple[list[tuple], list[tuple]]:
     "(metric, value, claim) rows: the claimed metrics then the others up to `limit` rows; and the remaining rows."
     flat = {k: v for k, v in flatten({k: v for k, v in metrics.items() if not claim_checks({k: v})}).items()
@@ -397,11 +397,11 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
 
-
+# %% ../nbs/90_reproduce.ipynb #59d3e5f1
 def _href(base: str, name: str) -> str:
     return html_url(f"{base}{name}")
 
-
+# %% ../nbs/90_reproduce.ipynb #058cd433
 def _markdown(text: str) -> str:
     "A tiny Markdown subset (paragraphs, `- ` lists, **bold**, `code`) for findings written by the notebooks."
     import re
@@ -418,7 +418,7 @@ def _markdown(text: str) -> str:
             out.append(f"<p>{inline(line.lstrip('# '))}</p>")
     return "".join(out)
 
-
+# %% ../nbs/90_reproduce.ipynb #e7f32bae
 def _paper_head(paper: Paper | None, name: str, level: int = 2) -> str:
     if paper is None:
         return f"<h{level} id='{_e(name)}'>{_e(name)}</h{level}><p class='muted'>not in the registry</p>"
@@ -426,7 +426,7 @@ def _paper_head(paper: Paper | None, name: str, level: int = 2) -> str:
     return (f"<h{level} id='{_e(name)}'>{_e(paper.title)}</h{level}>"
             f"<p><code>{_e(name)}</code>{link}: {_e(paper.reproduces)}</p>")
 
-
+# %% ../nbs/90_reproduce.ipynb #36af24a6
 def _run_html(info: dict, paper: Paper | None, base: str = "") -> str:
     "One run's block; `base` is the run folder relative to the page (empty for the run's own index.html)."
     params = {k: v for k, v in info["params"].items() if k not in ("paper", "out_dir")}
@@ -477,7 +477,7 @@ def _run_html(info: dict, paper: Paper | None, base: str = "") -> str:
             for p in info["pngs"]) + "</div>")
     return f"<div class='run'>{''.join(parts)}</div>"
 
-
+# %% ../nbs/90_reproduce.ipynb #8d27248f
 # Figures are placeholders until they come near the screen: a page of hundreds of runs then starts as fast as one
 # (each figure is a page of its own, with plotly.js to parse).
 _LAZY_FIGURES = """
@@ -495,7 +495,7 @@ def _page(title: str, body: str) -> str:
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
             f"<style>{_STYLE}</style></head><body>{body}<script>{_LAZY_FIGURES}</script></body></html>")
 
-
+# %% ../nbs/90_reproduce.ipynb #6818bb1e
 def _scoreboard_html(rows: Sequence[Sequence[str]], first: str = "") -> str:
     "A claims scoreboard table; `first` names an extra leading column (rows then carry its HTML first)."
     head = (f"<th>{_e(first)}</th>" if first else "") + "<th>claim</th><th>the paper</th><th>this run</th><th>verdict</th>"
@@ -503,7 +503,7 @@ def _scoreboard_html(rows: Sequence[Sequence[str]], first: str = "") -> str:
         f"<td class='verdict'>{_e(r[-1])}</td>"
     return f"<table class='scoreboard'><tr>{head}</tr>{''.join(f'<tr>{cells(r)}</tr>' for r in rows)}</table>"
 
-
+# %% ../nbs/90_reproduce.ipynb #0b9aea54
 def write_index(run_dir: Path | str, paper: Paper | None = None) -> Path:
     "Write `run_dir/index.html`: the run's paper, parameters, metrics and figures."
     run_dir = Path(run_dir)
@@ -518,7 +518,7 @@ def write_index(run_dir: Path | str, paper: Paper | None = None) -> Path:
 class ReproductionError(RuntimeError):
     "A paper notebook failed; the message names the executed notebook holding the traceback."
 
-
+# %% ../nbs/90_reproduce.ipynb #179828b4
 @dataclasses.dataclass
 class Outcome:
     "What one job came to: `status` is done, resumed, skipped, failed, interrupted, busy or 'not run'."
@@ -532,7 +532,7 @@ class Outcome:
     def ok(self) -> bool:
         return self.status in ("done", "resumed", "skipped")
 
-
+# %% ../nbs/90_reproduce.ipynb #d35b011c
 class _LogLines:
     "A tqdm output stream for log files: each refresh of the bar becomes one line (no carriage returns)."
 
@@ -547,7 +547,7 @@ class _LogLines:
     def flush(self) -> None:
         self.stream.flush()
 
-
+# %% ../nbs/90_reproduce.ipynb #f9c06fa7
 class _KernelStderr:
     "The kernel's stderr for papermill: all of it into the run's log, `fit`'s progress lines onto `terminal` as well."
 
@@ -565,7 +565,7 @@ class _KernelStderr:
     def flush(self) -> None:
         self.log.flush()
 
-
+# %% ../nbs/90_reproduce.ipynb #2d9c1f18
 def _progress_bar(progress: bool, desc: str) -> bool | dict:
     if not progress:
         return False
@@ -573,24 +573,24 @@ def _progress_bar(progress: bool, desc: str) -> bool | dict:
         return {"desc": desc}
     return {"desc": desc, "file": _LogLines(sys.stderr), "mininterval": 30, "ascii": True}
 
-
+# %% ../nbs/90_reproduce.ipynb #98643897
 def _kernel_config():
     "Kernels talk to the runner over Unix sockets (IPC): no TCP port for other local users to reach or read."
     from traitlets.config import Config
     return Config({"KernelManager": {"transport": "ipc"}}) if os.name == "posix" else Config()
 
-
+# %% ../nbs/90_reproduce.ipynb #bbc18727
 _KERNEL_CONFIG = _kernel_config()
 
 
 class _Terminated(KeyboardInterrupt):
     "SIGTERM, turned into an interruption so that the run folder stays resumable."
 
-
+# %% ../nbs/90_reproduce.ipynb #c359ed7f
 def _on_sigterm(signum, frame):
     raise _Terminated()
 
-
+# %% ../nbs/90_reproduce.ipynb #961ffe6e
 def _readable(path: Path) -> bool:
     try:
         read_json(path)
@@ -598,7 +598,7 @@ def _readable(path: Path) -> bool:
         return False
     return True
 
-
+# %% ../nbs/90_reproduce.ipynb #81a3b2f6
 def _execute(job: Job, run_dir: Path, progress: bool) -> tuple[str, str]:
     "Run the notebook in `run_dir`: ('done' | 'failed' | 'interrupted', what happened)."
     import papermill
@@ -633,7 +633,7 @@ def _execute(job: Job, run_dir: Path, progress: bool) -> tuple[str, str]:
         return "failed", error
     return "done", ""
 
-
+# %% ../nbs/90_reproduce.ipynb #71c3c640
 def _claim(job: Job, root: Path, force: bool) -> Outcome | tuple[Path, Any, bool]:
     "Skip, busy, or (run folder, its held lock, resumed?): decided under the paper's claim lock, so two runners never pick one job twice."
     name, folder = job.paper.name, root / job.paper.name
@@ -664,7 +664,7 @@ def _claim(job: Job, root: Path, force: bool) -> Outcome | tuple[Path, Any, bool
             os.close(claim)  # closing releases the flock
     return run_dir, lock, bool(unfinished)
 
-
+# %% ../nbs/90_reproduce.ipynb #497fad5a
 def _attempts(run_dir: Path) -> dict:
     "The runner's record of a folder being resumed; a torn one is started afresh (it only holds timings)."
     try:
@@ -673,7 +673,7 @@ def _attempts(run_dir: Path) -> dict:
         return {"attempts": []}
     return record if isinstance(record.get("attempts"), list) else {"attempts": []}
 
-
+# %% ../nbs/90_reproduce.ipynb #588a27e1
 def run_job(job: Job, out: Path | str | None = None, progress: bool = True, force: bool = False,
             say: Callable[[str], Any] = print) -> Outcome:
     "Skip, resume or start `job` under the runs folder `out` (default: the `runs_dir` setting); never raises on failure."
@@ -714,7 +714,7 @@ def run_job(job: Job, out: Path | str | None = None, progress: bool = True, forc
                        f"{name} {message} after {_duration(seconds)}; run the same command again to resume in {run_dir}")
     return Outcome(name, "failed", seconds, run_dir, message[:2000])
 
-
+# %% ../nbs/90_reproduce.ipynb #13fdc3de
 def failure_text(o: Outcome) -> str:
     "Where a failed run's traceback is, and the error."
     return (f"{o.name} failed after {_duration(o.seconds)}; see {o.run_dir / (o.name + '.ipynb')} and "
@@ -738,7 +738,7 @@ def _older_run(info: dict, paper: Paper | None) -> str:
     base = f"{info['paper']}/{info['stamp']}/"
     return f"<details><summary>{_e(summary)}</summary>{_run_html(info, paper, base)}</details>"
 
-
+# %% ../nbs/90_reproduce.ipynb #34072236
 def write_report(runs_dir: Path | str | None = None, registry: dict[str, Paper] | None = None) -> Path:
     "Write `runs_dir/report.html` over every run folder (latest per paper first, older ones folded); return its path."
     runs_dir = Path(runs_dir) if runs_dir is not None else load_settings().runs_dir
@@ -783,7 +783,7 @@ def _table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join("  ".join((c[k] if k < len(c) else "").ljust(w) for c, w in zip(r, widths)).rstrip()
                      for r in cells for k in range(max(map(len, r))))
 
-
+# %% ../nbs/90_reproduce.ipynb #387f45cc
 def _cmd_list(args) -> int:
     rows = [("name", "arXiv", "reproduces", *(f"{s}" for s in SCALES))]
     rows += [(p.name, p.arxiv or "-", textwrap.fill(p.reproduces, 48), *(p.expected.get(s, "-") for s in SCALES))
@@ -791,7 +791,7 @@ def _cmd_list(args) -> int:
     print(_table(rows))
     return 0
 
-
+# %% ../nbs/90_reproduce.ipynb #c8731c38
 def run_jobs(jobs: Sequence[Job], out: Path | str | None = None, progress: bool = True, force: bool = False,
              say: Callable[[str], Any] = print) -> list[Outcome]:
     "Run `jobs` in turn; a failure does not stop the others, an interruption (Ctrl-C, SIGTERM) stops the batch."
@@ -816,7 +816,7 @@ def run_jobs(jobs: Sequence[Job], out: Path | str | None = None, progress: bool 
             signal.signal(signal.SIGTERM, previous)
     return outcomes
 
-
+# %% ../nbs/90_reproduce.ipynb #63f68fc3
 def _cmd_reproduce(args) -> int:
     if bool(args.names) == bool(args.all):
         raise ParameterError("Name the reproductions to run, or pass --all (not both); see `repl-nb list`.")
@@ -874,7 +874,7 @@ def _cmd_reproduce(args) -> int:
         return 130
     return 0 if all(o.ok for o in outcomes) else 1
 
-
+# %% ../nbs/90_reproduce.ipynb #5c2a2b01
 _SLURM_ARGS = ("partition", "hours", "gpus_per_job", "cpus_per_job", "mem_gb", "account", "qos")
 
 
@@ -889,7 +889,7 @@ def _cmd_status(args) -> int:
                  [(r["job"], r["paper"], r["scale"], r["state"], r["run"], r["submitted"], r["folder"]) for r in rows]))
     return 0
 
-
+# %% ../nbs/90_reproduce.ipynb #621da4f8
 def _cmd_cancel(args) -> int:
     from repl_nb import executors
     out = args.runs_dir if args.runs_dir is not None else load_settings().runs_dir
@@ -898,13 +898,13 @@ def _cmd_cancel(args) -> int:
           "when submitted again.")
     return 0
 
-
+# %% ../nbs/90_reproduce.ipynb #693b0cf7
 def _cmd_report(args) -> int:
     runs_dir = args.runs_dir if args.runs_dir is not None else _existing_dir(str(load_settings().runs_dir))
     print(f"Report: {write_report(runs_dir)}")
     return 0
 
-
+# %% ../nbs/90_reproduce.ipynb #1f4056f8
 def _cmd_dashboard(args) -> int:
     from repl_nb import dashboard  # Panel is slow to import: only here
     runs_dir = args.runs_dir if args.runs_dir is not None else load_settings().runs_dir
@@ -914,14 +914,14 @@ def _cmd_dashboard(args) -> int:
     dashboard.serve(runs_dir, address=f"[{host}]:{port}" if ":" in host else f"{host}:{port}", show=False)
     return 0
 
-
+# %% ../nbs/90_reproduce.ipynb #d328ad06
 def _cmd_data(args) -> int:
     from repl_nb.data import download_dataset
     path = download_dataset(args.name, root=args.root)
     print(f"{args.name}: {path} (checksum verified)")
     return 0
 
-
+# %% ../nbs/90_reproduce.ipynb #a5319804
 def _existing_dir_or_new(text: str) -> Path:
     path = Path(text).expanduser()
     for folder in (path, *path.parents):  # a file anywhere on the way makes the folder impossible
@@ -930,7 +930,7 @@ def _existing_dir_or_new(text: str) -> Path:
                                                                                        if folder != path else ""))
     return path
 
-
+# %% ../nbs/90_reproduce.ipynb #463675e4
 def _existing_dir(text: str) -> Path:
     path = Path(text).expanduser()
     if not path.is_dir():
@@ -938,26 +938,26 @@ def _existing_dir(text: str) -> Path:
                                          f"{path} does not exist (a runs folder: `repl-nb reproduce NAME` makes one)")
     return path
 
-
+# %% ../nbs/90_reproduce.ipynb #7cfd0b0d
 def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
     return int(text)
 
-
+# %% ../nbs/90_reproduce.ipynb #a12cc83a
 def _port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
     return int(text)
 
-
+# %% ../nbs/90_reproduce.ipynb #ac920691
 def _host(text: str) -> str:
     host = text.strip("[]")
     if not host or any(c.isspace() or c in "/?#@" for c in host):
         raise argparse.ArgumentTypeError(f"{text!r} is not a host name or address (e.g. 127.0.0.1, 0.0.0.0, ::1)")
     return host
 
-
+# %% ../nbs/90_reproduce.ipynb #60a8c6c4
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="repl-nb", description="Reproduce the seed papers' experiments headlessly.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -1018,7 +1018,7 @@ def build_parser() -> argparse.ArgumentParser:
     dl.set_defaults(run=_cmd_data)
     return parser
 
-
+# %% ../nbs/90_reproduce.ipynb #9ead12ca
 def main(argv: Sequence[str] | None = None) -> int:
     "Entry point of the `repl-nb` command."
     args = build_parser().parse_args(argv)

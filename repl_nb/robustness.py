@@ -21,13 +21,13 @@ NORMS = ("linf", "l2")
 def _flat_norm(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (t.ndim - 1))
 
-
+# %% ../nbs/30_robustness.ipynb #df8d056c
 def _project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
     if norm == "linf":
         return delta.clamp(-eps, eps)
     return delta * (eps / _flat_norm(delta)).clamp(max=1.0)
 
-
+# %% ../nbs/30_robustness.ipynb #6f37db44
 def pgd_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str = "linf", steps: int = 10,
                step_size: float | None = None, random_start: bool = True, clamp: tuple[float, float] | None = None,
                loss: str = "cross_entropy", seed: int = 0) -> torch.Tensor:
@@ -65,12 +65,12 @@ def pgd_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, n
         model.train(was_training)
     return (x + delta).detach()
 
-
+# %% ../nbs/30_robustness.ipynb #66c79053
 @torch.no_grad()
 def _accuracy(model, x, y):
     return (model(x).argmax(1) == y).float().sum().item()
 
-
+# %% ../nbs/30_robustness.ipynb #5d0cd0e3
 def adversarial_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | Sequence[float],
                          norm: str = "linf", steps: int = 10, batch_size: int = 512, **attack) -> float | dict[float, float]:
     "Accuracy of `model` under `pgd_attack` at radius `eps` (a dict eps -> accuracy for a list of radii), batched."

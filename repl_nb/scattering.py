@@ -48,7 +48,7 @@ def min_length(J: int) -> int:
     sigma = XI0 * 2.0 ** -(J - 1) * BANDWIDTH  # frequency width of the coarsest wavelet
     return math.ceil(6 / sigma)
 
-
+# %% ../nbs/70_scattering.ipynb #accbf8a2
 def max_octaves(n_samples: int) -> int:
     "The largest J whose wavelets fit in `n_samples` samples (0 if none does)."
     J = 0
@@ -97,7 +97,7 @@ def phase_env_pairs(J: int) -> list[tuple[int, int]]:
     "Indices (j1, j) of the phase-envelope coefficients: envelope octave j1 <= outer octave j."
     return [(j1, j) for j in range(J) for j1 in range(j + 1)]
 
-
+# %% ../nbs/70_scattering.ipynb #67c21f32
 def envelope_triples(J: int) -> list[tuple[int, int, int]]:
     "Indices (j1, j2, j) of the envelope coefficients: j1 <= j2 <= j."
     return [(j1, j2, j) for j in range(J) for j2 in range(j + 1) for j1 in range(j2 + 1)]
@@ -170,7 +170,7 @@ def phase_randomized(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
         phases[..., -1] = 1
     return torch.fft.irfft(xhat * phases, n=x.shape[-1])
 
-
+# %% ../nbs/70_scattering.ipynb #42847d51
 def pulse_train(n_signals: int, n_samples: int, rate: float, width: float, seed: int = 0) -> torch.Tensor:
     "One-sided pulses (t/w) exp(1 - t/w) at Poisson times of `rate` per sample, with exponential amplitudes."
     g = torch.Generator().manual_seed(seed)
@@ -189,7 +189,7 @@ class GlitchMixture:
     noise: torch.Tensor
     onsets: torch.Tensor
 
-
+# %% ../nbs/70_scattering.ipynb #d76e702d
 def glitch_mixture(n_samples: int, seed: int = 0, glitch_rate: float = 1 / 2048, glitch_width: float = 6.0,
                    glitch_amplitude: float = 4.0, spectral_slope: float = 1.5, volatility_scale: int = 512,
                    volatility: float = 0.6, noise_std: float = 0.1) -> GlitchMixture:
@@ -213,7 +213,7 @@ def glitch_mixture(n_samples: int, seed: int = 0, glitch_rate: float = 1 / 2048,
     noise = noise_std * torch.randn(n_samples, generator=g)
     return GlitchMixture(glitches + background + noise, glitches, background, noise, onsets)
 
-
+# %% ../nbs/70_scattering.ipynb #e2b8cb96
 def sliding_windows(x: torch.Tensor, size: int, hop: int | None = None) -> torch.Tensor:
     "Windows (n_windows, size) of a signal `x` (n_samples,), every `hop` samples (default: no overlap)."
     hop = hop or size
@@ -228,7 +228,7 @@ def snr_db(truth: torch.Tensor, estimate: torch.Tensor) -> float:
     "Signal-to-noise ratio of an estimate of `truth`, in dB: 10 log10(|truth|^2 / |truth - estimate|^2)."
     return float(10 * torch.log10(truth.pow(2).sum() / (truth - estimate).pow(2).sum().clamp(min=1e-30)))
 
-
+# %% ../nbs/70_scattering.ipynb #31ff1e1e
 def correlation(truth: torch.Tensor, estimate: torch.Tensor) -> float:
     "Pearson correlation of two tracks."
     a, b = truth - truth.mean(), estimate - estimate.mean()
@@ -248,7 +248,7 @@ def _haar(x: np.ndarray, levels: int) -> tuple[np.ndarray, list[np.ndarray]]:
         details.append(d)
     return x, details
 
-
+# %% ../nbs/70_scattering.ipynb #9376dc85
 def _inverse_haar(approx: np.ndarray, details: list[np.ndarray]) -> np.ndarray:
     for d in reversed(details):
         x = np.empty(2 * len(d))
@@ -256,7 +256,7 @@ def _inverse_haar(approx: np.ndarray, details: list[np.ndarray]) -> np.ndarray:
         approx = x
     return approx
 
-
+# %% ../nbs/70_scattering.ipynb #3523f66d
 def wavelet_threshold_glitches(x: torch.Tensor, levels: int = 6) -> torch.Tensor:
     "Glitch track: the Haar detail coefficients of `x` above the universal threshold at each of `levels` levels."
     if len(x) % 2 ** levels:
@@ -297,7 +297,7 @@ class NestedFeatures:
         "One row per coarse window: its vector, then its fine windows' vectors, (M, D_coarse + n_nested * D_fine)."
         return torch.cat([self.coarse, self.fine.flatten(1)], dim=1)
 
-
+# %% ../nbs/70_scattering.ipynb #0618cf40
 def nested_features(x: torch.Tensor, window: int, J: int, n_nested: int = 4, J_fine: int | None = None,
                     batch_size: int = 256) -> NestedFeatures:
     "Scattering covariances of the coarse windows of a record `x` (n_samples,) and of `n_nested` fine windows in each."
@@ -399,7 +399,7 @@ def negative_elbo(model: FactorialGMVAE, x: torch.Tensor, y: torch.Tensor | None
     "Training objective for `repl_nb.train.fit`: the mean negative ELBO per coarse window (labels unused)."
     return -model.elbo(x).mean()
 
-
+# %% ../nbs/70_scattering.ipynb #538d7dc5
 def fit_factorial_gmvae(features: NestedFeatures, steps: int = 1000, n_clusters: int = 2, latent: int = 4,
                         hidden: int = 64, lr: float = 3e-3, batch_size: int = 64, seed: int = 0,
                         device: str | torch.device | None = None, progress: bool = True) -> FactorialGMVAE:
@@ -421,7 +421,7 @@ class Separation:
     glitches: torch.Tensor
     losses: list[float]
 
-
+# %% ../nbs/70_scattering.ipynb #df45acbf
 def _progress_bar(total: int, desc: str, progress: bool):
     "tqdm as `repl_nb.train.fit` uses it: plain lines under `repl-nb reproduce` (REPL_NB_PROGRESS=text)."
     text = os.environ.get("REPL_NB_PROGRESS") == "text"

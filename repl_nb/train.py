@@ -43,14 +43,14 @@ def supervised_loss(outputs: torch.Tensor, y: torch.Tensor, loss: str = "cross_e
         return F.mse_loss(outputs, target)
     raise ValueError(f"Unknown loss {loss!r}; choose one of {LOSSES}.")
 
-
+# %% ../nbs/04_train.ipynb #4c8295ad
 def supervised_objective(loss: str = "cross_entropy") -> Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]:
     "The objective `model, x, y -> loss` of plain supervised training."
     if loss not in LOSSES:
         raise ValueError(f"Unknown loss {loss!r}; choose one of {LOSSES}.")
     return lambda model, x, y: supervised_loss(model(x), y, loss)
 
-
+# %% ../nbs/04_train.ipynb #a85f994c
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str = "cross_entropy",
              batch_size: int = 1024) -> dict[str, float]:
@@ -81,7 +81,7 @@ class FitContext:
     run_dir: Path | None
     device: torch.device
 
-
+# %% ../nbs/04_train.ipynb #b4e75b53
 class Callback:
     "Base class of `fit` callbacks (override what you need)."
 
@@ -121,7 +121,7 @@ class FitResult:
     def final(self) -> dict:
         return self.metrics[-1] if self.metrics else {}
 
-
+# %% ../nbs/04_train.ipynb #706da2df
 OPTIMIZERS = ("adamw", "sgd")
 
 
@@ -132,20 +132,20 @@ def _make_optimizer(name, params, lr, weight_decay, momentum):
         return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum)
     raise ValueError(f"Unknown optimizer {name!r}; choose one of {OPTIMIZERS}.")
 
-
+# %% ../nbs/04_train.ipynb #3caf64c0
 def _rng_state(device: torch.device) -> dict:
     state = {"cpu": torch.get_rng_state()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
-
+# %% ../nbs/04_train.ipynb #b7c538df
 def _set_rng_state(state: dict, device: torch.device) -> None:
     torch.set_rng_state(state["cpu"].cpu())
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"].cpu(), device)
 
-
+# %% ../nbs/04_train.ipynb #ddfcac0c
 def _check_same_run(run_dir: Path, config: dict, store: CheckpointStore) -> None:
     "Refuse to resume a run folder that holds a run with other settings (config.json, else the latest checkpoint's)."
     saved_path, problem = run_dir / "config.json", ""
@@ -165,7 +165,7 @@ def _check_same_run(run_dir: Path, config: dict, store: CheckpointStore) -> None
         details = "; ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in diff.items())
         raise ValueError(f"{run_dir} holds a run with other settings ({details}). Use a new run folder, or the same settings to resume.")
 
-
+# %% ../nbs/04_train.ipynb #a20c6910
 def _check_fit_arguments(model, data, *, steps, batch_size, lr, weight_decay, optimizer, momentum, loss, n_checkpoints,
                          check_every, eval_max_samples, supervised) -> None:
     "Every argument of `fit` in its range, and the data finite: a NaN in the data is a data problem, not a divergence."
@@ -194,7 +194,7 @@ def _check_fit_arguments(model, data, *, steps, batch_size, lr, weight_decay, op
         if supervised and loss == "cross_entropy" and data.is_classification:
             check_labels(f"data.{split}", y, data.n_classes)
 
-
+# %% ../nbs/04_train.ipynb #bfa341fa
 def fit(model: nn.Module, data: Dataset, steps: int, *, batch_size: int = 200, lr: float = 1e-3,
         weight_decay: float = 0.01, optimizer: str = "adamw", momentum: float = 0.9, loss: str = "cross_entropy",
         objective: Callable | None = None, augment: Augment | None = None,

@@ -36,7 +36,7 @@ def log_step_axis(steps: Sequence[int], title: str = "optimisation step") -> dic
     lo, hi = max(min(steps), 1), max(max(steps), 1)
     return dict(type="log", title=title, range=[math.log10(lo) - 0.1, math.log10(hi) + 0.1])
 
-
+# %% ../nbs/80_viz.ipynb #49077ab6
 def training_curves(metrics: Sequence[dict], keys: Sequence[str] = ("train_acc", "test_acc"),
                     title: str = "", log_x: bool = True, secondary: Sequence[str] = ()) -> go.Figure:
     "Lines of `keys` (and of `secondary` keys on a right-hand axis) against the step of each metrics record."
@@ -99,7 +99,7 @@ def region_buckets(n: int) -> list[int]:
     "The colour (index into `REGION_PALETTE`) of each of `n` regions: a fixed shuffle, so neighbours rarely share one."
     return (torch.randperm(n, generator=torch.Generator().manual_seed(0)) % len(REGION_PALETTE)).tolist()
 
-
+# %% ../nbs/80_viz.ipynb #7829ff4e
 def _polyline(polygons: Sequence[np.ndarray], close: bool = True) -> tuple[np.ndarray, np.ndarray]:
     "x and y float32 arrays of polygons separated by NaN (plotly's gaps; numpy arrays travel as compact binary)."
     if not len(polygons):
@@ -111,7 +111,7 @@ def _polyline(polygons: Sequence[np.ndarray], close: bool = True) -> tuple[np.nd
     xy = np.concatenate(parts).astype(np.float32)
     return xy[:, 0], xy[:, 1]
 
-
+# %% ../nbs/80_viz.ipynb #70009d3d
 def _regions_image(polygons: Sequence[np.ndarray], buckets: list[int], lo: np.ndarray, hi: np.ndarray,
                    edges: bool, pixels: int = 900) -> str:
     "The regions painted into a PNG data URI, `pixels` on the longer side: fills in bucket colours, edges blended over."
@@ -132,7 +132,7 @@ def _regions_image(polygons: Sequence[np.ndarray], buckets: list[int], lo: np.nd
     Image.alpha_composite(fills, lines).save(buffer, "PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
-
+# %% ../nbs/80_viz.ipynb #c9b948f4
 def partition_figure(partition, boundary: bool = True, edges: bool = True, points: torch.Tensor | None = None,
                      point_labels: Sequence | None = None, title: str = "", max_hover: int = 2_000,
                      max_vector: int = 3_000) -> go.Figure:
@@ -178,7 +178,7 @@ def partition_figure(partition, boundary: bool = True, edges: bool = True, point
                       legend=LEGEND_BELOW, margin=dict(l=50, r=20, t=60, b=110))
     return fig
 
-
+# %% ../nbs/80_viz.ipynb #811b8b4f
 def lc_map_figure(u: torch.Tensor, v: torch.Tensor, lc: torch.Tensor, title: str = "local complexity") -> go.Figure:
     "Heat map of an LC grid (v, u) (summed over layers when a layer axis is present), on equal axes fitted to the grid."
     z = lc.sum(-1) if lc.ndim == 3 else lc
@@ -202,7 +202,7 @@ def share_plotly_js(runs_dir: Path | str) -> Path:
         atomic_write(path, lambda tmp: Path(tmp).write_text(get_plotlyjs(), encoding="utf-8"))
     return path
 
-
+# %% ../nbs/80_viz.ipynb #da407c35
 def _plotly_js_for(folder: Path) -> str:
     """The `include_plotlyjs` of a figure saved in `folder`: the shared copy of the runs folder it sits in (a parent
     up to three levels up holding one, or the `runs_dir` setting), else a copy in `folder` itself."""
@@ -213,7 +213,7 @@ def _plotly_js_for(folder: Path) -> str:
             return os.path.relpath(share_plotly_js(parent), folder)
     return "directory"
 
-
+# %% ../nbs/80_viz.ipynb #845a9155
 def save_figure(fig: go.Figure, folder: Path | str, name: str, png: bool | None = None) -> list[Path]:
     """Write `fig` to `folder/name.html` (+ `.png` if possible); return the files written. `png=None` follows the
     environment variable `REPL_NB_PNG` (on unless it is `0`: a PNG costs seconds, which the test suite saves)."""

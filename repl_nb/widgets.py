@@ -30,7 +30,7 @@ DROP_COLOUR, KEPT_COLOUR, LOST_COLOUR = "#c0392b", "#2e86c1", "rgba(192, 57, 43,
 def _seed_mean_accuracy(table: SweepTable, s: float) -> torch.Tensor:
     return table.accuracy[table.index(s)].nanmean(0)
 
-
+# %% ../nbs/85_widgets.ipynb #74e5bda5
 def per_class_bars(table: SweepTable, s: float, reference: float | None = None, title: str | None = None) -> go.Figure:
     "Sorted per-class accuracy at strength `s` (seed mean), with the loss against `reference` (default: weakest) in red."
     reference = max(table.strengths) if reference is None else reference
@@ -66,7 +66,7 @@ def error_destinations(table: SweepTable, s: float, cls: int, reference: float |
                       yaxis=dict(title=f"share of class {table.class_names[cls]}"), legend=LEGEND_BELOW, margin=LEGEND_MARGIN)
     return fig
 
-
+# %% ../nbs/85_widgets.ipynb #9bd8bde7
 def class_heatmap(table: SweepTable, s: float) -> go.Figure:
     "Row-normalised confusion matrix at strength `s`, summed over the seeds."
     cm = table.confusion[table.index(s)].nansum(0)
@@ -90,7 +90,7 @@ def strength_curve(table: SweepTable, classes: Sequence[int] = (), title: str = 
                       template="plotly_white", xaxis_title="crop scale lower bound s", yaxis_title="test accuracy")
     return fig
 
-
+# %% ../nbs/85_widgets.ipynb #280aed67
 def grouped_class_bars(per_class: Mapping[str, torch.Tensor], class_names: Sequence[str], classes: Sequence[int] | None = None,
                        title: str = "") -> go.Figure:
     "Bars of several per-class accuracy vectors [C] side by side (e.g. uniform weak, uniform strong, class-conditional)."
@@ -101,7 +101,7 @@ def grouped_class_bars(per_class: Mapping[str, torch.Tensor], class_names: Seque
                       yaxis_title="test accuracy", legend=LEGEND_BELOW, margin=LEGEND_MARGIN)
     return fig
 
-
+# %% ../nbs/85_widgets.ipynb #2ae8ea6b
 def ensemble_curves(summary: Mapping[str, list], title: str = "") -> go.Figure:
     "Mean, worst-k, best-k, bottom-k and top-k accuracy against ensemble size (from `classwise.curve_summary`)."
     styles = {"mean": ("mean", "black", "solid"), "worst_k": ("worst-k (dynamic)", "#c0392b", "dot"),
@@ -132,7 +132,7 @@ class FigurePane(widgets.Output):
         bundle["text/plain"] = f"<plotly figure: {figure.layout.title.text or 'untitled'}>"
         self.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
 
-
+# %% ../nbs/85_widgets.ipynb #7802e61b
 def _explorer(children: list) -> widgets.VBox:
     "The box of an explorer (the CSS class lets a browser test find it)."
     return widgets.VBox(children).add_class("repl-nb-explorer")
@@ -205,14 +205,14 @@ def dynamics_curves(metrics: Sequence[dict], radius: float | None = None, step: 
                       yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1], tickmode="linear", dtick=0.2))
     return fig
 
-
+# %% ../nbs/85_widgets.ipynb #ae6eeb63
 def checkpoint_partition_figure(partitions: dict, step: int) -> go.Figure:
     "The saved partition of checkpoint `step` (from `load_partitions`), with its anchor points."
     from repl_nb.viz import partition_figure
     p = partitions[step]
     return partition_figure(p, points=p.anchors, title=f"step {step}: {p.n_regions} regions")
 
-
+# %% ../nbs/85_widgets.ipynb #6f13cdd5
 class RegionMigrationExplorer:
     "Checkpoint slider over a region-dynamics run folder: partition of the slice beside LC / accuracy / robustness curves."
 

