@@ -269,7 +269,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'repl_nb.executors.PaperTask.__call__': ('executors.html#papertask.__call__', 'repl_nb/executors.py'),
                                    'repl_nb.executors.PaperTask.__init__': ('executors.html#papertask.__init__', 'repl_nb/executors.py'),
                                    'repl_nb.executors._outcome': ('executors.html#_outcome', 'repl_nb/executors.py'),
-                                   'repl_nb.executors.available_cores': ('executors.html#available_cores', 'repl_nb/executors.py'),
                                    'repl_nb.executors.cancel_jobs': ('executors.html#cancel_jobs', 'repl_nb/executors.py'),
                                    'repl_nb.executors.check_partition': ('executors.html#check_partition', 'repl_nb/executors.py'),
                                    'repl_nb.executors.check_shared_folder': ('executors.html#check_shared_folder', 'repl_nb/executors.py'),

@@ -19,14 +19,14 @@ from typing import Any, Callable, Sequence
 import submitit
 from submitit.helpers import Checkpointable
 
-from .core import append_jsonl, check_name, read_json, read_jsonl, write_json
+from .core import append_jsonl, available_cpus, check_name, read_json, read_jsonl, write_json
 from .reproduce import Job, Outcome, load_registry, matching_runs, run_job, run_status
 
 # %% auto #0
 __all__ = ['EXECUTORS', 'SUBMITIT_FOLDER', 'DEFAULT_RESOURCES', 'LOCAL_FILESYSTEMS', 'job_spec', 'job_from_spec', 'outcome_file',
-           'PaperTask', 'available_cores', 'parse_gpus', 'plan_slots', 'run_parallel', 'filesystem_type',
-           'check_shared_folder', 'job_resources', 'slurm_parameters', 'check_partition', 'submit_slurm', 'jobs_file',
-           'record_submission', 'job_table', 'cancel_jobs']
+           'PaperTask', 'parse_gpus', 'plan_slots', 'run_parallel', 'filesystem_type', 'check_shared_folder',
+           'job_resources', 'slurm_parameters', 'check_partition', 'submit_slurm', 'jobs_file', 'record_submission',
+           'job_table', 'cancel_jobs']
 
 # %% ../nbs/91_executors.ipynb #f095bc79
 EXECUTORS = ("local", "slurm")
@@ -67,11 +67,6 @@ class PaperTask(Checkpointable):
         write_json(outcome_file(self.spec["out"], job_id), {"status": outcome.status, "seconds": outcome.seconds,
                    "run_dir": str(outcome.run_dir or ""), "message": outcome.message})
         return outcome.status
-
-# %% ../nbs/91_executors.ipynb #d97e1600
-def available_cores() -> int:
-    "CPU cores this process may use (its affinity mask, not the machine's count)."
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 # %% ../nbs/91_executors.ipynb #9c8a4610
 def parse_gpus(text: str, # a comma-separated list of GPU indices, e.g. "0,1,3"
@@ -129,7 +124,7 @@ def run_parallel(jobs: Sequence[Job], # planned jobs (`plan_jobs`)
     "Run `jobs` as local submitit jobs, at most `n_jobs` at once; outcomes in the order of `jobs`."
     out = Path(out)
     slots = plan_slots(n_jobs, gpus, visible)
-    threads = max(1, available_cores() // len(slots))
+    threads = max(1, available_cpus() // len(slots))
     folder = out / SUBMITIT_FOLDER
     pending, running, outcomes = list(enumerate(jobs)), {}, {}
     free = list(range(len(slots)))

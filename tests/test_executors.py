@@ -15,7 +15,7 @@ from conftest import run_tool
 from test_reproduce import COUNT, write_paper
 
 from repl_nb import executors as E
-from repl_nb.core import read_json
+from repl_nb.core import available_cpus, read_json
 from repl_nb.reproduce import load_registry, main, plan_jobs
 
 # the fake paper also reports the environment its kernel saw: GPU pinning and CPU threads
@@ -44,7 +44,7 @@ def test_two_notebooks_at_once_each_pinned_to_its_gpu(papers, tmp_path):
     assert [o.status for o in outcomes] == ["done", "done"], [o.message for o in outcomes]
     metrics = [read_json(o.run_dir / "metrics.json") for o in outcomes]
     assert sorted(m["gpus"] for m in metrics) == ["2", "3"], "each job sees its own GPU only"
-    assert {m["threads"] for m in metrics} == {str(max(1, E.available_cores() // 2))}, "CPU cores split between jobs"
+    assert {m["threads"] for m in metrics} == {str(max(1, available_cpus() // 2))}, "CPU cores split between jobs"
     # the same jobs again: skipped, without starting any process
     assert [o.status for o in E.run_parallel(jobs, tmp_path / "runs", n_jobs=2, say=print)] == ["skipped", "skipped"]
     sequential_runs = tmp_path / "sequential"
