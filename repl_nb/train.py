@@ -22,8 +22,8 @@ from tqdm.auto import tqdm
 
 from .augment import Augment
 from .core import (ArgumentError, ArgumentTypeError, CheckpointStore, CorruptFileError, append_jsonl, check_choice,
-                          check_finite, check_labels, check_number, check_positive, get_device, log_spaced_steps, read_json,
-                          read_jsonl, remove_stale_temps, write_json, write_jsonl)
+                          check_finite, check_labels, check_number, check_positive, check_same_run, get_device,
+                          log_spaced_steps, read_json, read_jsonl, remove_stale_temps, write_json, write_jsonl)
 from .data import Dataset
 
 # %% auto #0
@@ -160,10 +160,7 @@ def _check_same_run(run_dir: Path, config: dict, store: CheckpointStore) -> None
         if saved is None:
             raise ArgumentError(f"{problem or f'{saved_path} is missing'}: the checkpoints in {store.folder} cannot be "
                                 f"checked against these settings (lr, steps, ...). Restore config.json, or use a new run folder.")
-    diff = {k: (saved.get(k), v) for k, v in config.items() if saved.get(k) != v}
-    if diff:
-        details = "; ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in diff.items())
-        raise ValueError(f"{run_dir} holds a run with other settings ({details}). Use a new run folder, or the same settings to resume.")
+    check_same_run(run_dir, config, saved)
 
 # %% ../nbs/04_train.ipynb #a20c6910
 def _check_fit_arguments(model, data, *, steps, batch_size, lr, weight_decay, optimizer, momentum, loss, n_checkpoints,

@@ -63,7 +63,7 @@ def test_interrupted_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypa
     store.save(5, {"w": torch.ones(3)})
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(core.os, "replace", crash)
+    monkeypatch.setattr(core.files.os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
         store.save(5, {"w": torch.zeros(3)})
     monkeypatch.undo()
