@@ -14,7 +14,9 @@ from pathlib import Path
 
 import nbformat
 
-from repl_nb.reproduce import load_registry, main, plan_jobs, run_job
+from repl_nb.cli import main
+from repl_nb.registry import load_registry, plan_jobs
+from repl_nb.runner import run_job
 
 
 def trivial_papers(folder: Path) -> Path:

@@ -18,7 +18,7 @@ import torch
 
 from repl_nb.core import get_device
 from repl_nb.data import Dataset
-from repl_nb.reproduce import load_registry, notebook_parameters
+from repl_nb.registry import load_registry, notebook_parameters
 from repl_nb.ssl import make_backbone, pretrain
 from repl_nb.train import fit
 

@@ -42,8 +42,9 @@ def make_runs(root: Path) -> Path:
 def serving(runs: Path, log_path: Path):
     "The dashboard over `runs` in a subprocess on a free 127.0.0.1 port; yields its URL, stops it afterwards."
     port = free_port()
-    code = "import sys; from repl_nb.dashboard import main; sys.exit(main(sys.argv[1:]))"
-    with listening([sys.executable, "-c", code, str(runs), "--address", f"127.0.0.1:{port}"], port, log_path, "dashboard"):
+    code = "import sys; from repl_nb.cli import main; sys.exit(main(sys.argv[1:]))"
+    with listening([sys.executable, "-c", code, "dashboard", str(runs), "--address", f"127.0.0.1:{port}"], port, log_path,
+                   "dashboard"):
         yield f"http://127.0.0.1:{port}/"
 
 

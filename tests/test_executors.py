@@ -12,11 +12,12 @@ import pytest
 import submitit
 
 from conftest import run_tool
-from test_reproduce import COUNT, write_paper
+from fake_papers import COUNT, write_paper
 
 from repl_nb import executors as E
 from repl_nb.core import available_cpus, read_json
-from repl_nb.reproduce import load_registry, main, plan_jobs
+from repl_nb.cli import main
+from repl_nb.registry import load_registry, plan_jobs
 
 # the fake paper also reports the environment its kernel saw: GPU pinning and CPU threads
 ENV_END = '''\
@@ -31,7 +32,7 @@ def papers(tmp_path, monkeypatch):
     folder = tmp_path / "papers"
     folder.mkdir()
     for name in ("count", "count_b"):
-        write_paper(folder, name, (COUNT, ENV_END), "steps = 3\nfail_at = -1\nsleep = 0.0")
+        write_paper(folder, name, (COUNT, ENV_END), "steps = 3\nfail_at = -1\ninterrupt_at = -1\nsleep = 0.0")
     monkeypatch.setenv("REPL_NB_PAPERS", str(folder))
     return load_registry(folder)
 

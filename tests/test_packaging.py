@@ -19,7 +19,7 @@ def test_wheel_contains_and_imports_every_package(tmp_path):
     target = tmp_path / "site"
     run_tool(sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", target, wheel)
     code = "import importlib, repl_nb; " + "; ".join(f"importlib.import_module('{p}')" for p in packages) + \
-        "; import repl_nb.core, repl_nb.reproduce; print(repl_nb.__file__)"
+        "; import repl_nb.core, repl_nb.cli; print(repl_nb.__file__)"
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                          env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr

@@ -5,7 +5,7 @@ import shutil
 from conftest import ROOT, run_tool
 
 from repl_nb.core import NO_VERDICT
-from repl_nb.reproduce import notebook_parameters
+from repl_nb.registry import notebook_parameters
 
 TABLE = '''
 [my_paper]

@@ -3,7 +3,7 @@ import pytest
 
 from conftest import ROOT
 
-from repl_nb.reproduce import notebook_parameters
+from repl_nb.registry import notebook_parameters
 
 # a synonym -> the vocabulary's name for it (README, "Add a paper")
 SYNONYMS = {"arch": "model", "model_name": "model", "net": "model", "network": "model", "backbone": "model",

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import pytest
 from PIL import Image
 
-from repl_nb.reproduce import main
+from repl_nb.cli import main
 from repl_nb.viz import save_figure
 
 CHROMIUM = Path("/usr/bin/chromium")

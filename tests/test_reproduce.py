@@ -1,9 +1,8 @@
 """The `repl-nb` command: the registry, parameter validation, the batch runner (skip, --force, failure, interruption,
 resume), the report and the dashboard subcommand; and every real paper notebook at tiny scale.
 
-Runner behaviour is tested on fake papers in a tmp folder ($REPL_NB_PAPERS): `count` writes one checkpoint file per
-step and resumes from those it finds (a kernel without torch starts in about a second); `fitcount` trains with
-`repl_nb.train.fit(run_dir=out_dir/"train")` like the real paper notebooks."""
+Runner behaviour is tested on the fake papers of tests/fake_papers.py (`count`, `fitcount`) in a tmp folder
+($REPL_NB_PAPERS)."""
 import fnmatch
 import json
 import os
@@ -18,64 +17,16 @@ import papermill
 import pytest
 
 from conftest import BIN, ROOT, run_tool
-from repl_nb import reproduce as R
-from repl_nb.reproduce import flatten, load_registry, main, notebook_parameters, validate_parameters
+from fake_papers import FITCOUNT, count_papers, write_paper
+from repl_nb import runner
+from repl_nb.cli import main
+from repl_nb.registry import (PAPERS_VAR, flatten, get_paper, load_registry, notebook_parameters, plan_jobs,
+                              validate_parameters)
+from repl_nb.report import write_report
+from repl_nb.runner import run_job
+from repl_nb.runs import run_lock, run_status
 
 PAPER_NOTEBOOKS = sorted(p for p in (ROOT / "nbs" / "papers").glob("*.ipynb") if not p.name.startswith("_"))  # _template: not a paper
-
-COUNT = '''\
-from pathlib import Path
-import json, time
-run = Path(out_dir)
-(run / "train").mkdir(exist_ok=True)
-resumed_from = len(list((run / "train").glob("step-*")))
-print(f"starting at step {resumed_from}")
-for step in range(resumed_from, steps):
-    if step == fail_at:
-        raise RuntimeError(f"failing at step {step} as asked")
-    time.sleep(sleep)
-    (run / "train" / f"step-{step}").touch()
-'''
-COUNT_END = '''\
-(run / "curve.html").write_text("<p>figure</p>")
-(run / "metrics.json").write_text(json.dumps({"steps": steps, "resumed_from": resumed_from, "acc": 0.5}))
-'''
-FITCOUNT = '''\
-from pathlib import Path
-from repl_nb.core import CheckpointStore, write_json
-from repl_nb.data import load_dataset
-from repl_nb.models import MLP
-from repl_nb.train import Callback, fit
-
-run = Path(out_dir)
-resumed_from = CheckpointStore(run / "train" / "checkpoints").latest() or 0
-
-
-class InterruptOnce(Callback):
-    "A Ctrl-C reaching the kernel at step `interrupt_at` of the first attempt."
-    def on_step_end(self, ctx):
-        if ctx.step == interrupt_at and not (run / "interrupted-once").exists():
-            (run / "interrupted-once").touch()
-            raise KeyboardInterrupt
-
-
-data = load_dataset("moons", n_train=200, n_test=100)
-result = fit(MLP(data.input_shape, [16], data.n_classes), data, steps, batch_size=50, checkpoint_steps=range(0, steps + 1, 10),
-             run_dir=run / "train", callbacks=[InterruptOnce()], progress=False)
-write_json(run / "metrics.json", {"resumed_from": resumed_from, "final_step": result.final["step"],
-                                  "test_acc": result.final["test_acc"]})
-'''
-
-
-def write_paper(folder: Path, name: str, code: str, params: str, claims: str = "") -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(params + "\nout_dir = ''", metadata={"tags": ["parameters"]}),
-                *(nbformat.v4.new_code_cell(c) for c in code)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "python3", "language": "python"}
-    nbformat.write(nb, folder / f"{name}.ipynb")
-    with open(folder / "registry.toml", "a") as f:
-        f.write(f'[{name}]\ntitle = "Fake paper {name}"\narxiv = "1234.5678{len(name) % 10}"\nreproduces = "counting"\n'
-                f'presets.tiny = {{ steps = 3 }}\nexpected = {{ tiny = "2 s" }}\n{claims}\n')
 
 
 @pytest.fixture
@@ -83,10 +34,8 @@ def papers(tmp_path, monkeypatch):
     "A papers folder with the fake papers count, count_b and count_c, selected by $REPL_NB_PAPERS."
     folder = tmp_path / "papers"
     folder.mkdir()
-    for name in ("count", "count_b", "count_c"):
-        write_paper(folder, name, [COUNT, COUNT_END], "steps = 5\nfail_at = -1\nsleep = 0.0",
-                    'claims = { acc = "0.9 in the paper", "resumed_*" = "a pattern" }')
-    monkeypatch.setenv(R.PAPERS_VAR, str(folder))
+    count_papers(folder, ("count", "count_b", "count_c"))
+    monkeypatch.setenv(PAPERS_VAR, str(folder))
     return folder
 
 
@@ -162,7 +111,7 @@ def test_bad_batch_parameters_are_refused_before_anything_runs(tmp_path, capsys)
         assert main(["reproduce", *args, "--scale", "tiny", "--out", str(out)]) == 2, args
         assert message in capsys.readouterr().err, args
     assert not out.exists(), "nothing may run (or be created) before every job's parameters are valid"
-    jobs, notes = R.plan_jobs(["quickstart", "lc_dynamics"], {"n_probe": 30, "width": 8}, "tiny")
+    jobs, notes = plan_jobs(["quickstart", "lc_dynamics"], {"n_probe": 30, "width": 8}, "tiny")
     assert notes == ["quickstart has no parameter n_probe; not applied there."]
     assert [j.params["width"] for j in jobs] == [8, 8] and jobs[1].params["n_probe"] == 30
 
@@ -217,8 +166,8 @@ def test_a_failing_notebook_leaves_its_partial_output_and_an_error(tmp_path):
 def test_registry_comes_from_repl_nb_papers(papers, tmp_path):
     assert set(load_registry()) == {"count", "count_b", "count_c"}
     assert load_registry(papers / "registry.toml").keys() == load_registry(papers).keys()
-    assert R.get_paper("count").claims == {"acc": "0.9 in the paper", "resumed_*": "a pattern"}
-    os.environ[R.PAPERS_VAR] = str(tmp_path / "nowhere")
+    assert get_paper("count").claims == {"acc": "0.9 in the paper", "resumed_*": "a pattern"}
+    os.environ[PAPERS_VAR] = str(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="REPL_NB_PAPERS"):
         load_registry()
 
@@ -256,13 +205,13 @@ def test_failure_leaves_partial_output_and_all_goes_on(papers, tmp_path, capsys)
     assert "starting at step 0" in (failed / "run.log").read_text(), "the kernel's output goes to run.log"
     assert "count_b failed after" in captured.err
     for name in ("count", "count_c"):
-        assert R.run_status(runs_of(out, name)[0]) == "finished", name
+        assert run_status(runs_of(out, name)[0]) == "finished", name
     table = captured.out[captured.out.index("name "):]
     for name, status in (("count", "done"), ("count_b", "failed"), ("count_c", "done")):
         assert re.search(rf"^{name}\s+{status}\s+\d+ s\s+{re.escape(str(out))}/{name}/", table, re.M), (name, table)
     # a failed run is resumed in its folder by the same command (which succeeds here without fail_at)
     assert main(["reproduce", "count_b", "--scale", "tiny", "--out", str(out), "--quiet"]) == 0
-    assert [R.run_status(r) for r in runs_of(out, "count_b")] == ["failed", "finished"]
+    assert [run_status(r) for r in runs_of(out, "count_b")] == ["failed", "finished"]
 
 
 def test_a_run_interrupted_in_the_kernel_resumes_in_its_folder_from_fit_checkpoints(papers, tmp_path, capsys):
@@ -272,7 +221,7 @@ def test_a_run_interrupted_in_the_kernel_resumes_in_its_folder_from_fit_checkpoi
             "--quiet"]
     assert main(args) == 130
     (run,) = runs_of(out, "fitcount")
-    assert R.run_status(run) == "incomplete" and not (run / "error.json").exists()
+    assert run_status(run) == "incomplete" and not (run / "error.json").exists()
     assert "run the same command again to resume" in capsys.readouterr().out
     assert main(args) == 0
     assert runs_of(out, "fitcount") == [run], "resumed in its own folder"
@@ -304,7 +253,7 @@ def test_a_runner_stopped_by_a_signal_leaves_a_resumable_run(papers, tmp_path, h
             proc.kill()
         log.close()
     (run,) = runs_of(out, "count")
-    assert R.run_status(run) == "incomplete" and not (run / "error.json").exists()
+    assert run_status(run) == "incomplete" and not (run / "error.json").exists()
     done_before = len(list((run / "train").glob("step-*")))
     assert 3 < done_before < 60
     assert main(cmd[1:]) == 0  # the same command again
@@ -335,7 +284,7 @@ def test_a_killed_kernel_resumes_in_its_folder(papers, tmp_path, capsys):
     args = ["reproduce", "killcount", "-p", "kill_at", "3", "-p", "steps", "6", "--scale", "tiny", "--out", str(out), "--quiet"]
     assert main(args) == 1
     (run,) = runs_of(out, "killcount")
-    assert R.run_status(run) == "failed" and "DeadKernelError" in json.loads((run / "error.json").read_text())["error"]
+    assert run_status(run) == "failed" and "DeadKernelError" in json.loads((run / "error.json").read_text())["error"]
     (run / ".step-000000009.safetensors.tmp-999999999").write_text("torn")  # a write the kill cut short
     assert main(args) == 0
     assert "resuming in" in capsys.readouterr().out
@@ -352,10 +301,10 @@ def _race(out: Path, barrier, results) -> None:
         time.sleep(0.3)
         (run_dir / "metrics.json").write_text("{}")
         return "done", ""
-    R._execute = execute
-    job = R.plan_jobs(["count"], {}, "tiny")[0][0]
+    runner._execute = execute
+    job = plan_jobs(["count"], {}, "tiny")[0][0]
     barrier.wait()
-    outcome = R.run_job(job, out, progress=False, say=lambda s: None)
+    outcome = run_job(job, out, progress=False, say=lambda s: None)
     results.put(outcome.status)
 
 
@@ -414,13 +363,13 @@ def test_out_under_a_file_is_refused(tmp_path, capsys):
 
 def test_a_run_in_progress_is_not_run_twice(papers, tmp_path):
     out = tmp_path / "runs"
-    job = R.plan_jobs(["count"], {}, "tiny")[0][0]
+    job = plan_jobs(["count"], {}, "tiny")[0][0]
     run = out / "count" / "20250101-000000"
     run.mkdir(parents=True)
     (run / "params.json").write_text(json.dumps({**job.record, "out_dir": str(run)}))
-    lock = R.run_lock(run)  # as another runner would hold it
+    lock = run_lock(run)  # as another runner would hold it
     try:
-        outcome = R.run_job(job, out, progress=False)
+        outcome = run_job(job, out, progress=False)
         assert outcome.status == "busy" and outcome.run_dir == run and not outcome.ok
         assert runs_of(out, "count") == [run], "no other folder is started for the same parameters"
     finally:
@@ -481,7 +430,7 @@ def test_report_follows_no_symlink_out_of_the_runs_folder(papers, tmp_path):
         (run / name).symlink_to(secret)
     make_run(tmp_path / "elsewhere", "count", "20250201-000000", {"scale": "tiny"}, {"acc": 0.9}, figures=["far"])
     (runs / "count" / "20250201-000000").symlink_to(tmp_path / "elsewhere" / "count" / "20250201-000000")
-    page = R.write_report(runs).read_text()
+    page = write_report(runs).read_text()
     assert "SECRET-OUTSIDE" not in page and "leak" not in page and "20250201" not in page and "far.html" not in page
     assert "20250101-000000" in page
 
@@ -507,9 +456,11 @@ def test_dashboard_command_serves_the_folder_on_the_given_address(tmp_path, monk
     assert main(["dashboard", str(tmp_path)]) == 0
     assert main(["dashboard", str(tmp_path), "--port", "8000", "--address", "0.0.0.0"]) == 0
     assert main(["dashboard", str(tmp_path), "--address", "::1"]) == 0
+    assert main(["dashboard", str(tmp_path), "--address", "127.0.0.1:8123"]) == 0  # HOST:PORT, as the setting
     assert [(a, kw) for a, kw in calls] == [((tmp_path,), {"address": "127.0.0.1:5123", "show": False}),
                                             ((tmp_path,), {"address": "0.0.0.0:8000", "show": False}),
-                                            ((tmp_path,), {"address": "[::1]:5123", "show": False})]
+                                            ((tmp_path,), {"address": "[::1]:5123", "show": False}),
+                                            ((tmp_path,), {"address": "127.0.0.1:8123", "show": False})]
 
 
 class FakeServer:
@@ -540,6 +491,6 @@ def test_ipv6_loopback_is_served_with_a_bracketed_origin(tmp_path, monkeypatch, 
 
 
 def test_list_does_not_import_the_dashboard():
-    code = ("import sys; from repl_nb.reproduce import main; main(['list']); "
+    code = ("import sys; from repl_nb.cli import main; main(['list']); "
             "assert 'panel' not in sys.modules and 'repl_nb.dashboard' not in sys.modules, 'panel imported'")
     run_tool("python", "-c", code)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from repl_nb.reproduce import write_report
+from repl_nb.report import write_report
 from test_dashboard_browser import CHROMIUM, browser_page, serving
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")

@@ -20,9 +20,9 @@ import numpy as np
 # torch and safetensors are imported where they are used: `repl-nb --help` and `repl-nb list` then start at once
 
 # %% auto #0
-__all__ = ['SCALES', 'SETTINGS_SECTION', 'ENV_VARS', 'SETTINGS_FILE_VAR', 'Settings', 'parse_address', 'is_wildcard_host',
-           'find_settings_file', 'load_settings', 'seed_everything', 'get_device', 'available_cpus', 'set_cpu_threads',
-           'cpu_thread_env']
+__all__ = ['SCALES', 'SETTINGS_SECTION', 'ENV_VARS', 'SETTINGS_FILE_VAR', 'Settings', 'parse_address', 'format_address',
+           'is_wildcard_host', 'find_settings_file', 'load_settings', 'seed_everything', 'get_device', 'available_cpus',
+           'set_cpu_threads', 'cpu_thread_env']
 
 # %% ../../nbs/00_core_env.ipynb #e27cf83f
 SCALES = ("tiny", "small", "medium", "full")  # smoke test, minutes on a laptop, <= 20 min on a laptop, the paper on GPUs
@@ -54,12 +54,23 @@ class Settings:
         return parse_address(self.dashboard_address)
 
 # %% ../../nbs/00_core_env.ipynb #3cef6220
-def parse_address(address: str) -> tuple[str, int]:
-    "`host:port` -> (host, port); an IPv6 host may be bracketed, `[::1]:8000`."
-    host, _, port = address.rpartition(":")
+def parse_address(address: str, # `host:port` (an IPv6 host bracketed: `[::1]:8000`), or a bare host with `default_port`
+                  default_port: int | None = None, # the port of an address naming none; None: the port is required
+                 ) -> tuple[str, int]:
+    "Where to listen: `host:port` -> (host, port). The one reading of an address, for settings and `--address` alike."
+    bare_host = ":" not in address or address.endswith("]") or (address.count(":") > 1 and not address.startswith("["))
+    host, _, port = (address, "", str(default_port)) if default_port is not None and bare_host else address.rpartition(":")
     if not re.fullmatch(r"[\w.\-\[\]:]+", host) or not (port.isdigit() and len(port) <= 5 and int(port) < 65536):
-        raise ValueError(f"address {address!r} must look like host:port, e.g. 127.0.0.1:5006.")
+        raise ValueError(f"address {address!r} must look like host:port, e.g. 127.0.0.1:5006"
+                         + (" (or a bare host)." if default_port is not None else "."))
     return host.strip("[]"), int(port)
+
+# %% ../../nbs/00_core_env.ipynb #1e1206d4
+def format_address(host: str, # a host name or address (IPv6 unbracketed)
+                   port: int, # the port
+                  ) -> str:
+    "(host, port) -> `host:port`, an IPv6 host bracketed: the inverse of `parse_address`."
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 # %% ../../nbs/00_core_env.ipynb #cbc03a19
 def is_wildcard_host(host: str) -> bool:
