@@ -607,6 +607,7 @@ class SimCLRLoss(nn.Module):
                 z1: torch.Tensor, # the first view's embeddings (N, D)
                 z2: torch.Tensor, # the second view's embeddings (N, D)
                ) -> torch.Tensor:
+        "`simclr_loss` with this module's hyper-parameters."
         return simclr_loss(z1, z2, self.temperature)
 
 # %% ../nbs/05_losses.ipynb #9bc3951a
@@ -624,6 +625,7 @@ class SupConLoss(nn.Module):
                 z2: torch.Tensor, # the second view's embeddings (N, D)
                 labels: torch.Tensor | None = None, # (N,) class of each sample; None: SimCLR
                ) -> torch.Tensor:
+        "`supcon_loss` with this module's hyper-parameters."
         return supcon_loss(z1, z2, labels, self.temperature)
 
 # %% ../nbs/05_losses.ipynb #559ec074
@@ -645,6 +647,7 @@ class XCLRLoss(nn.Module):
                 z2: torch.Tensor, # the second view's embeddings (N, D)
                 labels: torch.Tensor, # (N,) class of each sample, rows of `class_similarity`
                ) -> torch.Tensor:
+        "`xclr_loss` with the sample similarity looked up by `labels` in the class similarity."
         check_labels("labels", labels, len(self.class_similarity), length=len(z1), length_of="z1")
         all_labels = gather(labels.view(-1, 1).float()).view(-1).long()  # labels of the global batch
         similarity = self.class_similarity[labels][:, all_labels]
@@ -666,6 +669,7 @@ class VICRegLoss(nn.Module):
                 z1: torch.Tensor, # the first view's embeddings (N, D)
                 z2: torch.Tensor, # the second view's embeddings (N, D)
                ) -> torch.Tensor:
+        "`vicreg_loss` with this module's hyper-parameters."
         return vicreg_loss(z1, z2, self.sim_coeff, self.std_coeff, self.cov_coeff)
 
 # %% ../nbs/05_losses.ipynb #ea06410e
@@ -682,6 +686,7 @@ class BarlowTwinsLoss(nn.Module):
                 z1: torch.Tensor, # the first view's embeddings (N, D)
                 z2: torch.Tensor, # the second view's embeddings (N, D)
                ) -> torch.Tensor:
+        "`barlow_twins_loss` with this module's hyper-parameters."
         return barlow_twins_loss(z1, z2, self.lambd)
 
 # %% ../nbs/05_losses.ipynb #9c45cb82
@@ -692,6 +697,7 @@ class BYOLLoss(nn.Module):
                 p: torch.Tensor, # the online network's predictions (N, D)
                 z_target: torch.Tensor, # the target network's embeddings (N, D); detached
                ) -> torch.Tensor:
+        "`byol_loss(p, z_target)`."
         return byol_loss(p, z_target)
 
 # %% ../nbs/05_losses.ipynb #638754bb
@@ -710,6 +716,7 @@ class InfoVICRegLoss(nn.Module):
                 z1: torch.Tensor, # the first view's embeddings (N, D)
                 z2: torch.Tensor, # the second view's embeddings (N, D)
                ) -> torch.Tensor:
+        "`info_vicreg_loss` with this module's hyper-parameters."
         return info_vicreg_loss(z1, z2, self.sim_coeff, self.entropy_coeff, self.eps)
 
 # %% ../nbs/05_losses.ipynb #441850ed
@@ -726,4 +733,5 @@ class ERLoss(nn.Module):
                 z1: torch.Tensor, # the first view's embeddings (N, D)
                 z2: torch.Tensor, # the second view's embeddings (N, D)
                ) -> torch.Tensor:
+        "`er_loss` with this module's hyper-parameters."
         return er_loss(z1, z2, self.kappa)

@@ -99,6 +99,7 @@ class SmallCNN(nn.Module):
     def forward(self,
                 x: torch.Tensor, # images (N, C, H, W)
                ) -> torch.Tensor: # logits (N, n_classes)
+        "Logits of the images `x`."
         return self.head(self.features(x))
 
 # %% ../nbs/03_models.ipynb #11f4ea36
@@ -125,6 +126,7 @@ class PreActBlock(nn.Module):
     def forward(self,
                 x: torch.Tensor, # feature maps (N, cin, H, W)
                ) -> torch.Tensor: # feature maps (N, cout, H / stride, W / stride)
+        "The residual branch (norm -> act -> conv, twice) plus the shortcut."
         out = self.act1(self.norm1(x))
         skip = self.shortcut(out) if self.shortcut is not None else x
         out = self.conv1(out)
@@ -161,6 +163,7 @@ class PreActResNet18(nn.Module):
     def forward(self,
                 x: torch.Tensor, # images (N, C, H, W), e.g. 32x32
                ) -> torch.Tensor: # logits (N, n_classes)
+        "Logits of the images `x`."
         return self.head(self.flatten(self.pool(self.act(self.norm(self.blocks(self.stem(x)))))))
 
 # %% ../nbs/03_models.ipynb #ddab1c6f

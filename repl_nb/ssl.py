@@ -54,6 +54,7 @@ class Backbone(nn.Module):
     def forward(self,
                 x: torch.Tensor, # inputs (N, ...)
                ) -> torch.Tensor: # features (N, out_dim)
+        "The body's output on `x`, flattened."
         return self.body(x).flatten(1)
 
 # %% ../nbs/06_ssl.ipynb #669d2557
