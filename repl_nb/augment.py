@@ -16,8 +16,12 @@ __all__ = ['Augment']
 class Augment(nn.Module):
     "Random resized crop with scale in (crop_scale, 1), horizontal flip, colour jitter and additive Gaussian noise."
 
-    def __init__(self, crop_scale: float | None = None, flip: bool = False, color_jitter: float = 0.0,
-                 noise_std: float = 0.0, crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)):
+    def __init__(self,
+                 crop_scale: float | None = None, # lower bound s of the crop's area fraction, in (0, 1]; None: no crop
+                 flip: bool = False, # random horizontal flip with p=0.5
+                 color_jitter: float = 0.0, # SimCLR jitter strength c >= 0 (applied with p=0.8); 0: off
+                 noise_std: float = 0.0, # std of additive Gaussian noise, >= 0; works on vectors too
+                 crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)): # aspect-ratio range of the crop
         super().__init__()
         if crop_scale is not None and not 0 < crop_scale <= 1:
             raise ValueError(f"crop_scale is the lower bound s of the crop's area fraction, in (0, 1]; got {crop_scale}.")
@@ -29,6 +33,7 @@ class Augment(nn.Module):
 
     @property
     def is_spatial(self) -> bool:
+        "Whether a crop, flip or colour jitter is on (these need image batches)."
         return self.crop_scale is not None or self.flip or self.color_jitter > 0
 
     def _pipeline(self, channels: int, size: tuple[int, int]) -> nn.Module:
@@ -46,7 +51,10 @@ class Augment(nn.Module):
             self._pipelines[key] = K.AugmentationSequential(*ops) if ops else nn.Identity()
         return self._pipelines[key]
 
-    def forward(self, x: torch.Tensor, seed: int | None = None) -> torch.Tensor:
+    def forward(self,
+                x: torch.Tensor, # batch (N, C, H, W); (N, d) vectors only with noise_std alone
+                seed: int | None = None, # makes the call reproducible; None: draw from the global RNG
+               ) -> torch.Tensor: # augmented batch, same shape as `x`
         "Augment batch `x`; with `seed`, the result depends on `seed` alone, not on the global RNG (left untouched)."
         if self.is_spatial and x.ndim != 4:
             raise ValueError(f"crop, flip and colour jitter need image batches (N, C, H, W); got shape {tuple(x.shape)}. "

@@ -30,42 +30,53 @@ __all__ = ['DATASETS', 'DIGIT_NAMES', 'DOWNLOADS', 'IMAGE_SUFFIXES', 'Dataset', 
 @dataclasses.dataclass
 class Dataset:
     "Train and test tensors of one data set; `class_names` is empty for a regression task."
-    name: str
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    class_names: list[str] = dataclasses.field(default_factory=list)
+    name: str  # short name shown in summaries and run folders, e.g. 'digits'
+    x_train: torch.Tensor  # training inputs (N, *input_shape), float; images (N, C, H, W) in [0, 1]
+    y_train: torch.Tensor  # training targets: class indices (N,) long, or regression values (N, k)
+    x_test: torch.Tensor  # test inputs (M, *input_shape)
+    y_test: torch.Tensor  # test targets, as `y_train`
+    class_names: list[str] = dataclasses.field(default_factory=list)  # one per class; empty: regression
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        "The shape of one input, e.g. (1, 8, 8)."
         return tuple(self.x_train.shape[1:])
 
     @property
     def n_classes(self) -> int:
+        "Number of classes (0 for regression)."
         return len(self.class_names)
 
     @property
     def is_classification(self) -> bool:
+        "Whether the targets are class labels."
         return self.n_classes > 0
 
     @property
     def device(self) -> torch.device:
+        "The device the tensors live on."
         return self.x_train.device
 
-    def split(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def split(self,
+              which: str, # 'train' or 'test'
+             ) -> tuple[torch.Tensor, torch.Tensor]:
         "The `(x, y)` tensors of 'train' or 'test'."
         if which not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', not {which!r}.")
         return (self.x_train, self.y_train) if which == "train" else (self.x_test, self.y_test)
 
-    def to(self, device: str | torch.device) -> Dataset:
+    def to(self,
+           device: str | torch.device, # target device, e.g. 'cuda' or core.get_device()
+          ) -> Dataset:
         "A copy with every tensor on `device`."
         move = lambda t: t.to(device)
         return dataclasses.replace(self, x_train=move(self.x_train), y_train=move(self.y_train),
                                    x_test=move(self.x_test), y_test=move(self.y_test))
 
-    def subset(self, n_per_class: int, seed: int = 0) -> Dataset:
+    def subset(self,
+               n_per_class: int, # training samples kept per class, >= 1
+               seed: int = 0, # seed of the draw (same seed, same subset)
+              ) -> Dataset:
         "A class-balanced subset of the training set: `n_per_class` samples of each class, drawn with `seed` (test set kept)."
         if not self.is_classification:
             raise ValueError(f"{self.name} is a regression set: subset(n_per_class) needs class labels.")
@@ -82,8 +93,13 @@ class Dataset:
         idx = idx.to(self.device)
         return dataclasses.replace(self, x_train=self.x_train[idx], y_train=self.y_train[idx])
 
-    def batches(self, batch_size: int, split: str = "train", shuffle: bool = False, seed: int = 0,
-                device: str | torch.device | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self,
+                batch_size: int, # samples per batch, >= 1
+                split: str = "train", # 'train' or 'test'
+                shuffle: bool = False, # visit the samples in a random order drawn with `seed`
+                seed: int = 0, # seed of the shuffle
+                device: str | torch.device | None = None, # where the batches go; None: where the data is
+               ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: # `(x, y)` batches
         "One pass over `split` in batches of `batch_size` (the last may be smaller), moved to `device`."
         check_positive("batch_size", batch_size, integer=True)
         x, y = self.split(split)
@@ -106,7 +122,8 @@ class Dataset:
 DATASETS: dict[str, Callable[..., Dataset]] = {}
 
 
-def register_dataset(name: str):
+def register_dataset(name: str, # the name `load_dataset` will know the loader by
+                    ) -> Callable: # a decorator that registers the loader and returns it unchanged
     "Decorator: make a loader `fn(root, **kwargs) -> Dataset` available as `load_dataset(name)`."
     def deco(fn):
         DATASETS[name] = fn
@@ -114,7 +131,10 @@ def register_dataset(name: str):
     return deco
 
 # %% ../nbs/01_data.ipynb #709f111d
-def load_dataset(name: str, root: Path | str | None = None, **kwargs) -> Dataset:
+def load_dataset(name: str, # a registered name: 'moons', 'digits', 'mnist1d', 'cifar10', ...
+                 root: Path | str | None = None, # folder of data files; None: the `data_root` setting
+                 **kwargs, # passed to the loader (e.g. n_train, seed, path)
+                ) -> Dataset:
     "Load data set `name`; files are looked up in `root` (default: the `data_root` setting)."
     if name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}. Available: {', '.join(sorted(DATASETS))}.")
@@ -133,7 +153,12 @@ def _split(name, x, y, n_train, class_names):
 
 # %% ../nbs/01_data.ipynb #792922f0
 @register_dataset("moons")
-def moons(root=None, n_train: int = 1000, n_test: int = 1000, noise: float = 0.1, seed: int = 0) -> Dataset:
+def moons(root=None, # unused (generated data); part of the loader signature
+          n_train: int = 1000, # training points, >= 1
+          n_test: int = 1000, # test points, >= 0
+          noise: float = 0.1, # std of the Gaussian noise added before standardising
+          seed: int = 0, # seed of sklearn's generator
+         ) -> Dataset:
     "sklearn's two moons, standardised to zero mean and unit variance."
     _check_sizes(n_train, n_test, noise)
     from sklearn.datasets import make_moons
@@ -143,8 +168,14 @@ def moons(root=None, n_train: int = 1000, n_test: int = 1000, noise: float = 0.1
 
 # %% ../nbs/01_data.ipynb #3dc32923
 @register_dataset("spirals")
-def spirals(root=None, n_train: int = 1000, n_test: int = 1000, n_classes: int = 2, turns: float = 1.5,
-            noise: float = 0.05, seed: int = 0) -> Dataset:
+def spirals(root=None, # unused (generated data); part of the loader signature
+            n_train: int = 1000, # training points, >= 1
+            n_test: int = 1000, # test points, >= 0
+            n_classes: int = 2, # number of arms, one class each
+            turns: float = 1.5, # turns each arm makes from the centre to radius 1
+            noise: float = 0.05, # std of the Gaussian noise added to each point
+            seed: int = 0, # seed of the generator
+           ) -> Dataset:
     "`n_classes` interleaved spiral arms in [-1, 1]^2."
     _check_sizes(n_train, n_test, noise)
     check_positive("n_classes", n_classes, integer=True); check_number("turns", turns)
@@ -158,7 +189,12 @@ def spirals(root=None, n_train: int = 1000, n_test: int = 1000, n_classes: int =
 
 # %% ../nbs/01_data.ipynb #2a65a102
 @register_dataset("sincos")
-def sincos(root=None, n_train: int = 1000, n_test: int = 1000, noise: float = 0.0, seed: int = 0) -> Dataset:
+def sincos(root=None, # unused (generated data); part of the loader signature
+           n_train: int = 1000, # training points, >= 1
+           n_test: int = 1000, # test points, >= 0
+           noise: float = 0.0, # std of the Gaussian noise added to the targets
+           seed: int = 0, # seed of the generator
+          ) -> Dataset:
     "Regression of y = sin(pi x1) cos(pi x2) on uniform x in [-1, 1]^2 (targets of shape (N, 1))."
     _check_sizes(n_train, n_test, noise)
     rng = np.random.default_rng(seed)
@@ -171,7 +207,10 @@ DIGIT_NAMES = [str(i) for i in range(10)]
 
 
 @register_dataset("digits")
-def digits(root=None, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
+def digits(root=None, # unused (sklearn ships the data); part of the loader signature
+           test_fraction: float = 0.2, # share of the 1,797 images held out for test, in (0, 1)
+           seed: int = 0, # seed of the stratified split
+          ) -> Dataset:
     "sklearn's 8x8 digits as (N, 1, 8, 8) images in [0, 1], split stratified into train and test."
     check_number("test_fraction", test_fraction, 0, 1, low_open=True, high_open=True)
     from sklearn.datasets import load_digits
@@ -184,7 +223,10 @@ def digits(root=None, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
 
 # %% ../nbs/01_data.ipynb #b2e392b3
 @register_dataset("mnist1d")
-def mnist1d(root=None, num_samples: int = 5000, seed: int = 42) -> Dataset:
+def mnist1d(root=None, # folder of the .npz cache (made if absent)
+            num_samples: int = 5000, # signals generated, train and test together (>= 10)
+            seed: int = 42, # seed of the generator (42: the reference data set)
+           ) -> Dataset:
     "MNIST-1D (40-sample signals, 10 classes, 80/20 split), generated locally and cached in `root`."
     check_number("num_samples", num_samples, 10, integer=True); check_number("seed", seed, 0, integer=True)
     cache = Path(root) / f"mnist1d-n{num_samples}-seed{seed}.npz"
@@ -206,9 +248,10 @@ class DatasetFileError(ValueError):
 # %% ../nbs/01_data.ipynb #139b9c6d
 @dataclasses.dataclass(frozen=True)
 class Download:
-    url: str
-    filename: str
-    md5: str
+    "Where the official archive of a data set is published, and its checksum."
+    url: str  # the archive's official address
+    filename: str  # its name in the data root, which loaders look for
+    md5: str  # published MD5 hex digest, checked after every download
 
 # %% ../nbs/01_data.ipynb #95b2377d
 DOWNLOADS = {
@@ -276,7 +319,8 @@ def _names(values) -> list[str]:
 
 # %% ../nbs/01_data.ipynb #a702e359
 @register_dataset("cifar10")
-def cifar10(root) -> Dataset:
+def cifar10(root, # folder holding cifar-10-python.tar.gz
+           ) -> Dataset:
     "CIFAR-10 from `root/cifar-10-python.tar.gz`: 50,000 train and 10,000 test 32x32 colour images."
     folder = "cifar-10-batches-py"
     train = [f"{folder}/data_batch_{i}" for i in range(1, 6)]
@@ -290,7 +334,9 @@ def cifar10(root) -> Dataset:
 
 # %% ../nbs/01_data.ipynb #33939cbf
 @register_dataset("cifar100")
-def cifar100(root, labels: str = "fine") -> Dataset:
+def cifar100(root, # folder holding cifar-100-python.tar.gz
+             labels: str = "fine", # 'fine' (100 classes) or 'coarse' (20 superclasses)
+            ) -> Dataset:
     "CIFAR-100 from `root/cifar-100-python.tar.gz`, with the 100 'fine' or the 20 'coarse' (superclass) labels."
     if labels not in ("fine", "coarse"):
         raise ValueError(f"cifar100 labels must be 'fine' or 'coarse', not {labels!r}.")
@@ -312,7 +358,11 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 # %% ../nbs/01_data.ipynb #7515ea91
-def download_dataset(name: str, root: Path | str | None = None, url: str | None = None, progress: bool = True) -> Path:
+def download_dataset(name: str, # a name in DOWNLOADS: 'cifar10' or 'cifar100'
+                     root: Path | str | None = None, # folder to save into; None: the `data_root` setting
+                     url: str | None = None, # fetch from here instead (a mirror); the MD5 is still checked
+                     progress: bool = True, # show a tqdm progress bar
+                    ) -> Path: # the verified archive's path
     "Fetch the official archive of `name` into `root` (default: the data root) and verify its checksum."
     if name not in DOWNLOADS:
         raise ValueError(f"No download for {name!r}; downloadable: {', '.join(sorted(DOWNLOADS))}.")
@@ -367,8 +417,13 @@ def _read_split(folder: Path, classes: list[str], size: int, progress: bool):
 
 # %% ../nbs/01_data.ipynb #85f11289
 @register_dataset("imagefolder")
-def imagefolder(root=None, path: Path | str | None = None, image_size: int = 64, train_dir: str = "train",
-                test_dir: str = "val", progress: bool = True) -> Dataset:
+def imagefolder(root=None, # unused: the folder is `path`
+                path: Path | str | None = None, # folder holding `train_dir` and `test_dir` (required)
+                image_size: int = 64, # side S of the square images, after resize and centre crop
+                train_dir: str = "train", # training sub-folder, one sub-folder per class
+                test_dir: str = "val", # test sub-folder, with the same class sub-folders
+                progress: bool = True, # show a tqdm progress bar while reading
+               ) -> Dataset:
     "Images from `path/train/<class>/` and `path/val/<class>/` (class = sub-folder name), as (N, 3, S, S) in [0, 1]."
     if path is None:
         raise ValueError("imagefolder needs path=..., the folder holding train/ and val/ (e.g. imagenette2-160).")

@@ -59,7 +59,8 @@ class _GatherRows(torch.autograd.Function):
         return grad[start:start + ctx.counts[ctx.rank]], None
 
 # %% ../nbs/05_losses.ipynb #5b67d0a1
-def gather_rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
+def gather_rows(x: torch.Tensor, # this rank's rows (n, ...); ranks may hold different n
+               ) -> tuple[torch.Tensor, int]:
     "The rows of `x` from every rank in rank order (gradients flow back) and where this rank's rows start."
     rank, size = world()
     if size == 1:
@@ -68,7 +69,8 @@ def gather_rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
     return _GatherRows.apply(x, counts), sum(counts[:rank])
 
 # %% ../nbs/05_losses.ipynb #aecbb40f
-def gather(x: torch.Tensor) -> torch.Tensor:
+def gather(x: torch.Tensor, # this rank's rows (n, ...)
+          ) -> torch.Tensor:
     "All ranks' rows of `x`, concatenated in rank order; autograd-aware; `x` itself outside torch.distributed."
     return gather_rows(x)[0]
 
@@ -106,7 +108,10 @@ def _compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
     return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
 
 # %% ../nbs/05_losses.ipynb #024a6774
-def cosine_logits(anchors: torch.Tensor, candidates: torch.Tensor, temperature: float) -> torch.Tensor:
+def cosine_logits(anchors: torch.Tensor, # (N, D) rows, any norm
+                  candidates: torch.Tensor, # (M, D) rows in the anchors' space
+                  temperature: float, # T > 0 dividing the cosines
+                 ) -> torch.Tensor:
     "`cos(anchors_i, candidates_j) / temperature` as an (N, M) matrix, in float32 (float64 for float64 inputs)."
     check_positive("temperature", temperature, fix="Typical values are 0.05 to 1.")
     check_tensor("anchors", anchors, ndim=2, finite=False)
@@ -143,8 +148,12 @@ def _soft_nce(logits: torch.Tensor, weights: torch.Tensor, finite: bool = False)
     return mass * torch.logsumexp(logits, 1) - dot, mass
 
 # %% ../nbs/05_losses.ipynb #4c7397fd
-def info_nce(anchors: torch.Tensor, candidates: torch.Tensor, targets: torch.Tensor, temperature: float = 0.1,
-             exclude: torch.Tensor | None = None) -> torch.Tensor:
+def info_nce(anchors: torch.Tensor, # (N, D) embeddings
+             candidates: torch.Tensor, # (M, D) embeddings the anchors choose among
+             targets: torch.Tensor, # (N,) index of each positive (< 0: none), or (N, M) soft weights
+             temperature: float = 0.1, # T of the softmax over cosine similarities, > 0
+             exclude: torch.Tensor | None = None, # candidates left out: an index per anchor or an (N, M) mask
+            ) -> torch.Tensor:
     "Mean over anchors (with a positive) of the cross-entropy of `softmax(cos(anchors, candidates) / T)` vs `targets`."
     logits = _exclude(cosine_logits(anchors, candidates, temperature), exclude)
     check_tensor("targets", targets, ndim=(1, 2), finite=False)
@@ -174,7 +183,10 @@ def _gather_views(*views: torch.Tensor) -> tuple[list[torch.Tensor], int]:
     return list(both.split(widths, 1)), start
 
 # %% ../nbs/05_losses.ipynb #f5c0b7be
-def simclr_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+def simclr_loss(z1: torch.Tensor, # the first view's embeddings (N, D)
+                z2: torch.Tensor, # the second view's embeddings (N, D); row i is the same sample as in z1
+                temperature: float = 0.5, # T of the softmax over cosine similarities, > 0
+               ) -> torch.Tensor:
     "NT-Xent over the 2N views: each view's positive is its other view, self-similarity masked, mean over 2N anchors."
     check_positive("temperature", temperature, fix="Typical values are 0.05 to 1.")
     n = _check_views(z1, z2)
@@ -191,8 +203,11 @@ def simclr_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) ->
     return _global_mean(per_anchor)
 
 # %% ../nbs/05_losses.ipynb #31eb154d
-def supcon_loss(z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor | None = None,
-                temperature: float = 0.1) -> torch.Tensor:
+def supcon_loss(z1: torch.Tensor, # the first view's embeddings (N, D)
+                z2: torch.Tensor, # the second view's embeddings (N, D); row i is the same sample as in z1
+                labels: torch.Tensor | None = None, # (N,) class of each sample; None: SimCLR's positives
+                temperature: float = 0.1, # T of the softmax over cosine similarities, > 0
+               ) -> torch.Tensor:
     "SupCon over the 2N views (positives: other views with the same label); `labels=None` is `simclr_loss`."
     if labels is None:
         return simclr_loss(z1, z2, temperature)
@@ -216,7 +231,9 @@ def supcon_loss(z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor | None 
 XCLR_FORMS = ("paper", "stacked_self", "cross_view")
 
 
-def soft_targets(similarity: torch.Tensor, target_temperature: float) -> torch.Tensor:
+def soft_targets(similarity: torch.Tensor, # (N, M) scores; -inf leaves a pair out
+                 target_temperature: float, # T_s >= 0 of the row softmax (0: uniform over the row's maxima)
+                ) -> torch.Tensor:
     "Row-wise `softmax(similarity / target_temperature)`; at temperature 0, uniform over each row's maxima."
     # -inf marks pairs left out of the targets (X-CLR's self-pairs), so infinite entries are allowed here
     check_tensor("similarity", similarity, ndim=2, finite=False, fix="A similarity matrix is (N, N).")
@@ -294,14 +311,19 @@ def xclr_loss(z1: torch.Tensor, # the first view's embeddings (n, D)
     return xclr_terms(z1, z2, similarity, temperature, target_temperature, form)["loss"]
 
 # %% ../nbs/05_losses.ipynb #93363ac4
-def view_graph(n: int, n_views: int = 2, device: torch.device | str | None = None) -> torch.Tensor:
+def view_graph(n: int, # number of samples
+               n_views: int = 2, # views of each sample, stacked view by view: row v * n + i
+               device: torch.device | str | None = None, # where the graph is made; None: the default
+              ) -> torch.Tensor:
     "The augmentation graph of `n_views` stacked views of `n` samples: 1 between two views of one sample, 0 elsewhere."
     check_positive("n", n, integer=True); check_positive("n_views", n_views, integer=True)
     ids = torch.arange(n, device=device).repeat(n_views)
     return ((ids[:, None] == ids[None, :]).float() - torch.eye(n * n_views, device=device)).clamp_min(0)
 
 # %% ../nbs/05_losses.ipynb #4a167e1d
-def label_graph(labels: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
+def label_graph(labels: torch.Tensor, # (M,) integer labels of the rows
+                other: torch.Tensor | None = None, # (K,) labels of the columns; None: `labels`
+               ) -> torch.Tensor:
     "1 where two samples share a label (`labels` vs `other`, default `labels` itself), else 0."
     check_labels("labels", labels)
     other = labels if other is None else check_labels("other", other)
@@ -317,7 +339,10 @@ def _graph_rows(graph: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, tor
     return zg, rows.scatter(1, own.view(-1, 1), 0.0), start
 
 # %% ../nbs/05_losses.ipynb #ce90d374
-def pal_simclr_loss(z: torch.Tensor, graph: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+def pal_simclr_loss(z: torch.Tensor, # the stacked views' embeddings (M, D)
+                    graph: torch.Tensor, # (M, M) pair weights G_ij >= 0 (or this rank's rows); diagonal ignored
+                    temperature: float = 0.5, # T of the softmax over cosine similarities, > 0
+                   ) -> torch.Tensor:
     "Graph-weighted InfoNCE over the stacked views `z`: pairs weighted by `graph`, self-similarity excluded."
     check_positive("temperature", temperature, fix="Typical values are 0.05 to 1.")
     zg, rows, start = _graph_rows(graph, z)
@@ -326,7 +351,9 @@ def pal_simclr_loss(z: torch.Tensor, graph: torch.Tensor, temperature: float = 0
     return _global_mean(per_anchor, mass.sum())
 
 # %% ../nbs/05_losses.ipynb #726d0b29
-def pal_spectral_loss(z: torch.Tensor, graph: torch.Tensor) -> torch.Tensor:
+def pal_spectral_loss(z: torch.Tensor, # the stacked views' embeddings (M, D)
+                      graph: torch.Tensor, # (M, M) pair weights G_ij >= 0 (or this rank's rows); diagonal ignored
+                     ) -> torch.Tensor:
     "Spectral contrastive loss `||Z Z^T - G||_F^2 / M^2` over the stacked views (diagonal of `G` ignored)."
     zg, rows, start = _graph_rows(graph, z)
     dtype = _compute_dtype(z)
@@ -347,8 +374,12 @@ def _covariance_term(z: torch.Tensor) -> torch.Tensor:
     return (cov.pow(2).sum() - cov.diagonal().pow(2).sum()) / z.shape[1]
 
 # %% ../nbs/05_losses.ipynb #2f7dab3f
-def pal_vicreg_terms(z: torch.Tensor, graph: torch.Tensor, sim_coeff: float = 25.0, std_coeff: float = 25.0,
-                     cov_coeff: float = 1.0) -> dict[str, torch.Tensor]:
+def pal_vicreg_terms(z: torch.Tensor, # the stacked views' embeddings (M, D)
+                     graph: torch.Tensor, # (M, M) pair weights G_ij >= 0 of the global batch; diagonal ignored
+                     sim_coeff: float = 25.0, # weight of the Laplacian invariance term, >= 0
+                     std_coeff: float = 25.0, # weight of the variance hinge, >= 0
+                     cov_coeff: float = 1.0, # weight of the covariance term, >= 0
+                    ) -> dict[str, torch.Tensor]:
     "VICReg on a graph: Laplacian invariance `2 tr(Z^T L Z) / (D sum G)`, variance and covariance of all of `Z`."
     check_tensor("z", z, ndim=2, finite=False, min_size=2, fix="Variance and covariance need 2 samples or more.")
     check_tensor("graph", graph, ndim=2, fix="graph is (M, M) over the stacked views.")
@@ -365,14 +396,22 @@ def pal_vicreg_terms(z: torch.Tensor, graph: torch.Tensor, sim_coeff: float = 25
     return {"invariance": invariance, "variance": variance, "covariance": covariance, "loss": loss}
 
 # %% ../nbs/05_losses.ipynb #9bc3b438
-def pal_vicreg_loss(z: torch.Tensor, graph: torch.Tensor, sim_coeff: float = 25.0, std_coeff: float = 25.0,
-                    cov_coeff: float = 1.0) -> torch.Tensor:
+def pal_vicreg_loss(z: torch.Tensor, # the stacked views' embeddings (M, D)
+                    graph: torch.Tensor, # (M, M) pair weights G_ij >= 0 of the global batch; diagonal ignored
+                    sim_coeff: float = 25.0, # weight of the Laplacian invariance term, >= 0
+                    std_coeff: float = 25.0, # weight of the variance hinge, >= 0
+                    cov_coeff: float = 1.0, # weight of the covariance term, >= 0
+                   ) -> torch.Tensor:
     "VICReg with the graph Laplacian as invariance term (see `pal_vicreg_terms`)."
     return pal_vicreg_terms(z, graph, sim_coeff, std_coeff, cov_coeff)["loss"]
 
 # %% ../nbs/05_losses.ipynb #0d2e0909
-def vicreg_terms(z1: torch.Tensor, z2: torch.Tensor, sim_coeff: float = 25.0, std_coeff: float = 25.0,
-                 cov_coeff: float = 1.0) -> dict[str, torch.Tensor]:
+def vicreg_terms(z1: torch.Tensor, # the first view's embeddings (N, D)
+                 z2: torch.Tensor, # the second view's embeddings (N, D); row i is the same sample as in z1
+                 sim_coeff: float = 25.0, # weight of the invariance term, >= 0
+                 std_coeff: float = 25.0, # weight of the variance hinge, >= 0
+                 cov_coeff: float = 1.0, # weight of the covariance term, >= 0
+                ) -> dict[str, torch.Tensor]:
     "VICReg's `invariance`, `variance`, `covariance` terms (unweighted) and the weighted `loss`."
     _check_views(z1, z2, min_rows=2, why="VICReg's variance and covariance need a batch of 2 samples or more.")
     _check_coeffs(sim_coeff=sim_coeff, std_coeff=std_coeff, cov_coeff=cov_coeff)
@@ -384,8 +423,12 @@ def vicreg_terms(z1: torch.Tensor, z2: torch.Tensor, sim_coeff: float = 25.0, st
     return {"invariance": invariance, "variance": variance, "covariance": covariance, "loss": loss}
 
 # %% ../nbs/05_losses.ipynb #7588b8e0
-def vicreg_loss(z1: torch.Tensor, z2: torch.Tensor, sim_coeff: float = 25.0, std_coeff: float = 25.0,
-                cov_coeff: float = 1.0) -> torch.Tensor:
+def vicreg_loss(z1: torch.Tensor, # the first view's embeddings (N, D)
+                z2: torch.Tensor, # the second view's embeddings (N, D); row i is the same sample as in z1
+                sim_coeff: float = 25.0, # weight of the invariance term, >= 0
+                std_coeff: float = 25.0, # weight of the variance hinge, >= 0
+                cov_coeff: float = 1.0, # weight of the covariance term, >= 0
+               ) -> torch.Tensor:
     "VICReg: invariance (MSE) + variance hinge + covariance decorrelation, weighted."
     return vicreg_terms(z1, z2, sim_coeff, std_coeff, cov_coeff)["loss"]
 
@@ -395,7 +438,10 @@ def _standardize(z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     return F.batch_norm(z, None, None, training=True, eps=eps)
 
 # %% ../nbs/05_losses.ipynb #95397733
-def barlow_twins_terms(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -> dict[str, torch.Tensor]:
+def barlow_twins_terms(z1: torch.Tensor, # the first view's embeddings (N, D)
+                       z2: torch.Tensor, # the second view's embeddings (N, D); row i is the same sample as in z1
+                       lambd: float = 5e-3, # weight of the off-diagonal sum, >= 0
+                      ) -> dict[str, torch.Tensor]:
     "Barlow Twins' `on_diagonal` and `off_diagonal` sums of the cross-correlation matrix and `loss`."
     _check_views(z1, z2, min_rows=2, why="Barlow Twins standardises over the batch: it needs 2 samples or more.")
     _check_coeffs(lambd=lambd)
@@ -406,12 +452,17 @@ def barlow_twins_terms(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) 
     return {"on_diagonal": on, "off_diagonal": off, "loss": on + lambd * off}
 
 # %% ../nbs/05_losses.ipynb #5b0d982e
-def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -> torch.Tensor:
+def barlow_twins_loss(z1: torch.Tensor, # the first view's embeddings (N, D)
+                      z2: torch.Tensor, # the second view's embeddings (N, D); row i is the same sample as in z1
+                      lambd: float = 5e-3, # weight of the off-diagonal sum, >= 0
+                     ) -> torch.Tensor:
     "Barlow Twins: drive the cross-correlation of the standardised views to the identity."
     return barlow_twins_terms(z1, z2, lambd)["loss"]
 
 # %% ../nbs/05_losses.ipynb #2898aee0
-def byol_terms(p: torch.Tensor, z_target: torch.Tensor) -> dict[str, torch.Tensor]:
+def byol_terms(p: torch.Tensor, # the online network's predictions (N, D)
+               z_target: torch.Tensor, # the target network's embeddings (N, D) of the other view; detached
+              ) -> dict[str, torch.Tensor]:
     "BYOL's mean `cosine` between predictions and (detached) targets, and `loss = 2 - 2 cosine`."
     _check_views(p, z_target, ("p", "z_target"))
     dtype = _compute_dtype(p, z_target)
@@ -420,12 +471,16 @@ def byol_terms(p: torch.Tensor, z_target: torch.Tensor) -> dict[str, torch.Tenso
     return {"cosine": cosine, "loss": 2 - 2 * cosine}
 
 # %% ../nbs/05_losses.ipynb #f72cc55a
-def byol_loss(p: torch.Tensor, z_target: torch.Tensor) -> torch.Tensor:
+def byol_loss(p: torch.Tensor, # the online network's predictions (N, D)
+              z_target: torch.Tensor, # the target network's embeddings (N, D) of the other view; detached
+             ) -> torch.Tensor:
     "BYOL's regression loss `2 - 2 cos(p, z_target)`, mean over the batch; no gradient reaches `z_target`."
     return byol_terms(p, z_target)["loss"]
 
 # %% ../nbs/05_losses.ipynb #f9634f31
-def logdet_entropy(z: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+def logdet_entropy(z: torch.Tensor, # (N, D) samples, N >= 2 (gathered across ranks)
+                   eps: float = 1e-3, # ridge eps I added to the covariance, > 0
+                  ) -> torch.Tensor:
     "Gaussian (LogDet) entropy estimate of the rows of `z`: `1/2 logdet(Cov(z) + eps I) + D/2 log(2 pi e)`, in nats."
     check_tensor("z", z, ndim=2, finite=False, min_size=2, fix="A covariance needs 2 samples or more.")
     check_positive("eps", eps, fix="eps I keeps the covariance invertible; 1e-3 is typical.")
@@ -437,8 +492,12 @@ def logdet_entropy(z: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     return torch.linalg.slogdet(cov).logabsdet / 2 + d / 2 * math.log(2 * math.pi * math.e)  # cov + eps I is SPD
 
 # %% ../nbs/05_losses.ipynb #7fd91544
-def info_vicreg_terms(z1: torch.Tensor, z2: torch.Tensor, sim_coeff: float = 1.0, entropy_coeff: float = 1.0,
-                      eps: float = 1e-3) -> dict[str, torch.Tensor]:
+def info_vicreg_terms(z1: torch.Tensor, # the first view's embeddings (N, D)
+                      z2: torch.Tensor, # the second view's embeddings (N, D); row i is the same sample as in z1
+                      sim_coeff: float = 1.0, # weight of the invariance (MSE), >= 0
+                      entropy_coeff: float = 1.0, # weight of the entropy per dimension, >= 0
+                      eps: float = 1e-3, # ridge eps I added to the covariance, > 0
+                     ) -> dict[str, torch.Tensor]:
     "`invariance` (MSE), LogDet `entropy` (mean of both branches, nats) and `loss = sim*inv - ent*entropy / D`."
     _check_views(z1, z2, min_rows=2, why="The LogDet entropy needs a batch of 2 samples or more.")
     _check_coeffs(sim_coeff=sim_coeff, entropy_coeff=entropy_coeff)
@@ -450,8 +509,12 @@ def info_vicreg_terms(z1: torch.Tensor, z2: torch.Tensor, sim_coeff: float = 1.0
             "loss": sim_coeff * invariance - entropy_coeff * entropy / z1.shape[1]}
 
 # %% ../nbs/05_losses.ipynb #320533d7
-def info_vicreg_loss(z1: torch.Tensor, z2: torch.Tensor, sim_coeff: float = 1.0, entropy_coeff: float = 1.0,
-                     eps: float = 1e-3) -> torch.Tensor:
+def info_vicreg_loss(z1: torch.Tensor, # the first view's embeddings (N, D)
+                     z2: torch.Tensor, # the second view's embeddings (N, D); row i is the same sample as in z1
+                     sim_coeff: float = 1.0, # weight of the invariance (MSE), >= 0
+                     entropy_coeff: float = 1.0, # weight of the entropy per dimension, >= 0
+                     eps: float = 1e-3, # ridge eps I added to the covariance, > 0
+                    ) -> torch.Tensor:
     "VICReg with variance + covariance replaced by a LogDet entropy estimate (see `info_vicreg_terms`)."
     return info_vicreg_terms(z1, z2, sim_coeff, entropy_coeff, eps)["loss"]
 
@@ -465,7 +528,9 @@ def _log_bessel_iv(order: float, x: float, terms: int = 400) -> float:
 
 # %% ../nbs/05_losses.ipynb #afcc91d5
 @functools.lru_cache(maxsize=256)
-def log_vmf_normalizer(dim: int, kappa: float) -> float:
+def log_vmf_normalizer(dim: int, # dimension d of the ambient space R^d (sphere S^(d-1))
+                       kappa: float, # concentration, > 0
+                      ) -> float:
     "log C_dim(kappa) of the von Mises-Fisher density `C exp(kappa mu.x)` on the unit sphere of R^dim."
     check_positive("dim", dim, integer=True)
     check_positive("kappa", kappa, fix="kappa is the vMF concentration; 10 is typical.")
@@ -473,7 +538,10 @@ def log_vmf_normalizer(dim: int, kappa: float) -> float:
     return nu * math.log(kappa) - dim / 2 * math.log(2 * math.pi) - _log_bessel_iv(nu, kappa)
 
 # %% ../nbs/05_losses.ipynb #8b041af5
-def er_terms(z1: torch.Tensor, z2: torch.Tensor, kappa: float = 10.0) -> dict[str, torch.Tensor]:
+def er_terms(z1: torch.Tensor, # the first view's embeddings (N, D)
+             z2: torch.Tensor, # the second view's embeddings (N, D); row i is the same sample as in z1
+             kappa: float = 10.0, # vMF concentration of the kernels, > 0
+            ) -> dict[str, torch.Tensor]:
     "vMF `reconstruction` cross-entropy, KDE `entropy` (nats, mean of both branches) and `loss = reconstruction - entropy`."
     _check_views(z1, z2)
     check_positive("kappa", kappa, fix="kappa is the vMF concentration; 10 is typical.")
@@ -488,13 +556,20 @@ def er_terms(z1: torch.Tensor, z2: torch.Tensor, kappa: float = 10.0) -> dict[st
     return {"reconstruction": reconstruction, "entropy": entropy, "loss": reconstruction - entropy}
 
 # %% ../nbs/05_losses.ipynb #bc574962
-def er_loss(z1: torch.Tensor, z2: torch.Tensor, kappa: float = 10.0) -> torch.Tensor:
+def er_loss(z1: torch.Tensor, # the first view's embeddings (N, D)
+            z2: torch.Tensor, # the second view's embeddings (N, D); row i is the same sample as in z1
+            kappa: float = 10.0, # vMF concentration of the kernels, > 0
+           ) -> torch.Tensor:
     "The negated entropy-reconstruction bound on I(Z1; Z2) with von Mises-Fisher kernels (see `er_terms`)."
     return er_terms(z1, z2, kappa)["loss"]
 
 # %% ../nbs/05_losses.ipynb #ea325c05
-def few_negatives_loss(z1: torch.Tensor, z2: torch.Tensor, n_negatives: int = 1, temperature: float = 0.5,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+def few_negatives_loss(z1: torch.Tensor, # the first view's embeddings (N, D)
+                       z2: torch.Tensor, # the second view's embeddings (N, D); row i is the same sample as in z1
+                       n_negatives: int = 1, # negatives drawn per anchor (with replacement), >= 1
+                       temperature: float = 0.5, # T of the softmax over cosine similarities, > 0
+                       generator: torch.Generator | None = None, # CPU generator of the draws; None: global RNG
+                      ) -> torch.Tensor:
     "NT-Xent where each anchor is contrasted with its positive and `n_negatives` random other views only."
     check_positive("n_negatives", n_negatives, integer=True, fix="Each anchor needs at least one negative.")
     check_positive("temperature", temperature, fix="Typical values are 0.05 to 1.")
@@ -522,35 +597,57 @@ def few_negatives_loss(z1: torch.Tensor, z2: torch.Tensor, n_negatives: int = 1,
 class SimCLRLoss(nn.Module):
     "`simclr_loss` with a fixed temperature."
 
-    def __init__(self, temperature: float = 0.5):
+    def __init__(self,
+                 temperature: float = 0.5, # T of the softmax over cosine similarities, > 0
+                ):
         super().__init__()
         self.temperature = temperature
 
-    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                z1: torch.Tensor, # the first view's embeddings (N, D)
+                z2: torch.Tensor, # the second view's embeddings (N, D)
+               ) -> torch.Tensor:
+        "`simclr_loss` with this module's hyper-parameters."
         return simclr_loss(z1, z2, self.temperature)
 
 # %% ../nbs/05_losses.ipynb #9bc3951a
 class SupConLoss(nn.Module):
     "`supcon_loss` with a fixed temperature; `labels=None` in forward gives SimCLR."
 
-    def __init__(self, temperature: float = 0.1):
+    def __init__(self,
+                 temperature: float = 0.1, # T of the softmax over cosine similarities, > 0
+                ):
         super().__init__()
         self.temperature = temperature
 
-    def forward(self, z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self,
+                z1: torch.Tensor, # the first view's embeddings (N, D)
+                z2: torch.Tensor, # the second view's embeddings (N, D)
+                labels: torch.Tensor | None = None, # (N,) class of each sample; None: SimCLR
+               ) -> torch.Tensor:
+        "`supcon_loss` with this module's hyper-parameters."
         return supcon_loss(z1, z2, labels, self.temperature)
 
 # %% ../nbs/05_losses.ipynb #559ec074
 class XCLRLoss(nn.Module):
     "`xclr_loss` whose sample similarity is looked up from a (C, C) class-similarity matrix by the batch labels."
 
-    def __init__(self, class_similarity: torch.Tensor, temperature: float = 0.1, target_temperature: float = 0.1,
-                 form: str = "paper"):
+    def __init__(self,
+                 class_similarity: torch.Tensor, # (C, C) similarity between classes, kept as a buffer
+                 temperature: float = 0.1, # T of the embedding softmax
+                 target_temperature: float = 0.1, # T_s of the target softmax (0: uniform over each row's maxima)
+                 form: str = "paper", # "paper", "stacked_self" or "cross_view" (see `xclr_terms`)
+                ):
         super().__init__()
         self.register_buffer("class_similarity", torch.as_tensor(class_similarity, dtype=torch.float32))
         self.temperature, self.target_temperature, self.form = temperature, target_temperature, form
 
-    def forward(self, z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                z1: torch.Tensor, # the first view's embeddings (N, D)
+                z2: torch.Tensor, # the second view's embeddings (N, D)
+                labels: torch.Tensor, # (N,) class of each sample, rows of `class_similarity`
+               ) -> torch.Tensor:
+        "`xclr_loss` with the sample similarity looked up by `labels` in the class similarity."
         check_labels("labels", labels, len(self.class_similarity), length=len(z1), length_of="z1")
         all_labels = gather(labels.view(-1, 1).float()).view(-1).long()  # labels of the global batch
         similarity = self.class_similarity[labels][:, all_labels]
@@ -560,49 +657,81 @@ class XCLRLoss(nn.Module):
 class VICRegLoss(nn.Module):
     "`vicreg_loss` with fixed coefficients."
 
-    def __init__(self, sim_coeff: float = 25.0, std_coeff: float = 25.0, cov_coeff: float = 1.0):
+    def __init__(self,
+                 sim_coeff: float = 25.0, # weight of the invariance term, >= 0
+                 std_coeff: float = 25.0, # weight of the variance hinge, >= 0
+                 cov_coeff: float = 1.0, # weight of the covariance term, >= 0
+                ):
         super().__init__()
         self.sim_coeff, self.std_coeff, self.cov_coeff = sim_coeff, std_coeff, cov_coeff
 
-    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                z1: torch.Tensor, # the first view's embeddings (N, D)
+                z2: torch.Tensor, # the second view's embeddings (N, D)
+               ) -> torch.Tensor:
+        "`vicreg_loss` with this module's hyper-parameters."
         return vicreg_loss(z1, z2, self.sim_coeff, self.std_coeff, self.cov_coeff)
 
 # %% ../nbs/05_losses.ipynb #ea06410e
 class BarlowTwinsLoss(nn.Module):
     "`barlow_twins_loss` with a fixed off-diagonal weight."
 
-    def __init__(self, lambd: float = 5e-3):
+    def __init__(self,
+                 lambd: float = 5e-3, # weight of the off-diagonal sum, >= 0
+                ):
         super().__init__()
         self.lambd = lambd
 
-    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                z1: torch.Tensor, # the first view's embeddings (N, D)
+                z2: torch.Tensor, # the second view's embeddings (N, D)
+               ) -> torch.Tensor:
+        "`barlow_twins_loss` with this module's hyper-parameters."
         return barlow_twins_loss(z1, z2, self.lambd)
 
 # %% ../nbs/05_losses.ipynb #9c45cb82
 class BYOLLoss(nn.Module):
     "`byol_loss` (no hyper-parameter; here for symmetry with the other objectives)."
 
-    def forward(self, p: torch.Tensor, z_target: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                p: torch.Tensor, # the online network's predictions (N, D)
+                z_target: torch.Tensor, # the target network's embeddings (N, D); detached
+               ) -> torch.Tensor:
+        "`byol_loss(p, z_target)`."
         return byol_loss(p, z_target)
 
 # %% ../nbs/05_losses.ipynb #638754bb
 class InfoVICRegLoss(nn.Module):
     "`info_vicreg_loss` with fixed coefficients."
 
-    def __init__(self, sim_coeff: float = 1.0, entropy_coeff: float = 1.0, eps: float = 1e-3):
+    def __init__(self,
+                 sim_coeff: float = 1.0, # weight of the invariance (MSE), >= 0
+                 entropy_coeff: float = 1.0, # weight of the entropy per dimension, >= 0
+                 eps: float = 1e-3, # ridge eps I added to the covariance, > 0
+                ):
         super().__init__()
         self.sim_coeff, self.entropy_coeff, self.eps = sim_coeff, entropy_coeff, eps
 
-    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                z1: torch.Tensor, # the first view's embeddings (N, D)
+                z2: torch.Tensor, # the second view's embeddings (N, D)
+               ) -> torch.Tensor:
+        "`info_vicreg_loss` with this module's hyper-parameters."
         return info_vicreg_loss(z1, z2, self.sim_coeff, self.entropy_coeff, self.eps)
 
 # %% ../nbs/05_losses.ipynb #441850ed
 class ERLoss(nn.Module):
     "`er_loss` with a fixed vMF concentration."
 
-    def __init__(self, kappa: float = 10.0):
+    def __init__(self,
+                 kappa: float = 10.0, # vMF concentration of the kernels, > 0
+                ):
         super().__init__()
         self.kappa = kappa
 
-    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                z1: torch.Tensor, # the first view's embeddings (N, D)
+                z2: torch.Tensor, # the second view's embeddings (N, D)
+               ) -> torch.Tensor:
+        "`er_loss` with this module's hyper-parameters."
         return er_loss(z1, z2, self.kappa)

