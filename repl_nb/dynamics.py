@@ -78,13 +78,16 @@ class StoredPartition:
 
     @property
     def n_regions(self) -> int:
+        "Number of regions."
         return len(self.counts)
 
     @property
     def polygons(self) -> list[torch.Tensor]:
+        "Each region's vertices (V_i, 2), counter-clockwise."
         return [v[:n] for v, n in zip(self.vertices, self.counts.tolist())]
 
     def decision_boundary(self) -> torch.Tensor:
+        "Segments (S, 2, 2) of the decision boundary, as stored."
         return self.boundary
 
 # %% ../nbs/31_dynamics.ipynb #326cb66f
@@ -121,6 +124,7 @@ class RegionDynamics(Callback):
     def on_checkpoint(self,
                       ctx: FitContext, # fit's state at this checkpoint (model, data, step, device, run_dir)
                      ) -> dict: # measurements merged into the checkpoint's metrics record
+        "LC per probe set and radius, adversarial accuracies and, at partition steps, the slice's partition statistics."
         model, record = ctx.model, {"n_test": len(ctx.data.x_test)}  # the counts behind the accuracies' standard errors
         for name, points in self.probes.items():
             for r in self.radii:

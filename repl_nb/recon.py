@@ -65,6 +65,7 @@ class PCA:
 
     @property
     def dim(self) -> int:
+        "Dimension D of the flattened samples."
         return len(self.eigenvalues)
 
     @property
@@ -133,6 +134,7 @@ class PCAProjector:
 
     @property
     def k(self) -> int:
+        "Number of directions spanning the subspace."
         return len(self.indices)
 
     @property
@@ -510,6 +512,7 @@ class SpectrumRecorder(Callback):
     def on_checkpoint(self,
                       ctx: FitContext, # fit's state at this checkpoint (model, device)
                      ) -> dict: # {"fitted": fitted fraction per direction}
+        "The fitted fraction of `X`'s variance along each direction, for the current model."
         return {"fitted": fitted_variance(ctx.model, self.X.to(ctx.device), self.directions).tolist()}
 
 # %% ../nbs/50_recon.ipynb #707b2dc8

@@ -172,6 +172,7 @@ class Partition2D:
 
     @property
     def n_regions(self) -> int:
+        "Number of regions R."
         return len(self.counts)
 
     @property
@@ -180,9 +181,11 @@ class Partition2D:
         return [v[:n] for v, n in zip(self.vertices.cpu(), self.counts.tolist())]
 
     def areas(self) -> torch.Tensor:
+        "Area of each region (R,), in plane units."
         return polygon_areas(self.vertices, self.counts)
 
     def centroids(self) -> torch.Tensor:
+        "Centroid of each region (R, 2), in plane coordinates."
         return polygon_moments(self.vertices, self.counts)[1]
 
     def region_stats(self) -> dict[str, torch.Tensor]:
