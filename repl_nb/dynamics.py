@@ -105,7 +105,7 @@ class RegionDynamics(Callback):
                  clamp: tuple[float, float] | None = None, # valid input range of the attack, e.g. (0, 1)
                  plane_points: torch.Tensor | None = None, # its first three span the partition plane; None: none
                  partition_steps: Sequence[int] | None = None, # steps at which to partition; None: every checkpoint
-                 band_fraction: float = 0.05, # boundary band width, as a fraction of the domain's diameter
+                 band_fraction: float = 0.05, # "near the boundary" distance, as a fraction of the domain's diameter
                  seed: int = 0, # seed of the LC directions
                 ):
         self.probes, self.radii, self.adv_data = probes, list(radii), adv_data

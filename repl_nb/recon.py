@@ -373,7 +373,7 @@ def _orthonormal(A: torch.Tensor, rtol: float = 1e-9) -> torch.Tensor:
     return Q * (d > rtol * d.max().clamp_min(1e-300))
 
 # %% ../nbs/50_recon.ipynb #a93da896
-def label_alignment(features: torch.Tensor, # features (N, K), in order of importance
+def label_alignment(features: torch.Tensor, # features (N, K); column k joins the span at step k
                     labels: torch.Tensor, # integer labels (N,)
                     n_classes: int | None = None, # None: from the labels
                    ) -> torch.Tensor: # (K,) non-decreasing, in [0, 1]
