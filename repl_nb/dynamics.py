@@ -43,7 +43,9 @@ def _distance_to_segments(points: torch.Tensor, segments: torch.Tensor, chunk: i
     return torch.cat(out)
 
 # %% ../nbs/31_dynamics.ipynb #8ddd94a7
-def boundary_band_density(partition: Partition2D, band: float) -> dict[str, float]:
+def boundary_band_density(partition: Partition2D, # an exact partition with its decision boundary
+                          band: float, # a region is near the boundary when its centroid is this close (plane units)
+                         ) -> dict[str, float]: # n_regions, density_near_boundary, density_elsewhere, migration_ratio
     "Regions per unit area near the decision boundary (centroid within `band`) and away from it, and their ratio."
     near = _distance_to_segments(partition.centroids(), partition.decision_boundary()) <= band
     area = partition.areas()
@@ -53,7 +55,9 @@ def boundary_band_density(partition: Partition2D, band: float) -> dict[str, floa
             "migration_ratio": near_d / far_d if far_d and not math.isnan(near_d) else math.nan}
 
 # %% ../nbs/31_dynamics.ipynb #effb7762
-def partition_record(partition: Partition2D, anchors_uv: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def partition_record(partition: Partition2D, # the partition to store
+                     anchors_uv: torch.Tensor | None = None, # (k, 2) plane points to mark (e.g. the plane's inputs)
+                    ) -> dict[str, torch.Tensor]: # float32 / int32 CPU tensors, ready for safetensors
     "The tensors needed to draw a partition again."
     record = {"vertices": partition.vertices.float().cpu(), "counts": partition.counts.int().cpu(),
               "boundary": partition.decision_boundary().float().cpu(), "domain": partition.domain.float().cpu()}
@@ -65,31 +69,45 @@ def partition_record(partition: Partition2D, anchors_uv: torch.Tensor | None = N
 class StoredPartition:
     "A partition read back from a run folder: polygons, boundary and anchors, enough for `partition_figure`-like views."
 
-    def __init__(self, record: dict[str, torch.Tensor]):
+    def __init__(self,
+                 record: dict[str, torch.Tensor], # a `partition_record`, e.g. read back by `CheckpointStore.load`
+                ):
         self.vertices, self.counts = record["vertices"].double(), record["counts"].long()
         self.boundary, self.domain = record["boundary"].double(), record["domain"].double()
         self.anchors = record.get("anchors")
 
     @property
     def n_regions(self) -> int:
+        "Number of regions."
         return len(self.counts)
 
     @property
     def polygons(self) -> list[torch.Tensor]:
+        "Each region's vertices (V_i, 2), counter-clockwise."
         return [v[:n] for v, n in zip(self.vertices, self.counts.tolist())]
 
     def decision_boundary(self) -> torch.Tensor:
+        "Segments (S, 2, 2) of the decision boundary, as stored."
         return self.boundary
 
 # %% ../nbs/31_dynamics.ipynb #326cb66f
 class RegionDynamics(Callback):
     "A `fit` callback measuring LC, adversarial accuracy and the exact partition of a slice at each checkpoint."
 
-    def __init__(self, probes: dict[str, torch.Tensor], radii: Sequence[float] = (0.01, 0.1), n_directions: int = 25,
-                 adv_data: tuple[torch.Tensor, torch.Tensor] | None = None, adv_eps: Sequence[float] = (),
-                 adv_norm: str = "linf", adv_steps: int = 10, clamp: tuple[float, float] | None = None,
-                 plane_points: torch.Tensor | None = None, partition_steps: Sequence[int] | None = None,
-                 band_fraction: float = 0.05, seed: int = 0):
+    def __init__(self,
+                 probes: dict[str, torch.Tensor], # probe-set name -> points (N, *input_shape) where LC is measured
+                 radii: Sequence[float] = (0.01, 0.1), # LC radii, in input units
+                 n_directions: int = 25, # random directions of the fixed LC frame (at most the input dimension)
+                 adv_data: tuple[torch.Tensor, torch.Tensor] | None = None, # (x, y) attacked by PGD; None: no attack
+                 adv_eps: Sequence[float] = (), # PGD radii (empty: no attack)
+                 adv_norm: str = "linf", # PGD norm: linf or l2
+                 adv_steps: int = 10, # PGD steps
+                 clamp: tuple[float, float] | None = None, # valid input range of the attack, e.g. (0, 1)
+                 plane_points: torch.Tensor | None = None, # its first three span the partition plane; None: none
+                 partition_steps: Sequence[int] | None = None, # steps at which to partition; None: every checkpoint
+                 band_fraction: float = 0.05, # "near the boundary" distance, as a fraction of the domain's diameter
+                 seed: int = 0, # seed of the LC directions
+                ):
         self.probes, self.radii, self.adv_data = probes, list(radii), adv_data
         self.adv_eps, self.adv_norm, self.adv_steps, self.clamp = list(adv_eps), adv_norm, adv_steps, clamp
         first = next(iter(probes.values()))
@@ -103,7 +121,10 @@ class RegionDynamics(Callback):
             self.anchors_uv = self.plane.to_plane(plane_points[:3].flatten(1))
             self.band = band_fraction * float(torch.cdist(self.domain, self.domain).max())
 
-    def on_checkpoint(self, ctx: FitContext) -> dict:
+    def on_checkpoint(self,
+                      ctx: FitContext, # fit's state at this checkpoint (model, data, step, device, run_dir)
+                     ) -> dict: # measurements merged into the checkpoint's metrics record
+        "LC per probe set and radius, adversarial accuracies and, at partition steps, the slice's partition statistics."
         model, record = ctx.model, {"n_test": len(ctx.data.x_test)}  # the counts behind the accuracies' standard errors
         for name, points in self.probes.items():
             for r in self.radii:
@@ -125,13 +146,17 @@ class RegionDynamics(Callback):
         return record
 
 # %% ../nbs/31_dynamics.ipynb #60934e8a
-def load_partitions(run_dir: Path | str) -> dict[int, StoredPartition]:
+def load_partitions(run_dir: Path | str, # a run folder written by `fit` with `RegionDynamics`
+                   ) -> dict[int, StoredPartition]:
     "Every partition saved by `RegionDynamics` in a run folder, by step."
     store = CheckpointStore(Path(run_dir) / "partitions")
     return {step: StoredPartition(store.load(step)) for step in store.steps()}
 
 # %% ../nbs/31_dynamics.ipynb #0eaeeabd
-def series(metrics: Sequence[dict], key: str, layer: int | None = None) -> tuple[list[int], list[float]]:
+def series(metrics: Sequence[dict], # metrics records, each with `step`
+           key: str, # the metric, e.g. test_acc or lc_train_r0.1
+           layer: int | None = None, # for a per-layer metric: the layer taken; None: the sum over layers
+          ) -> tuple[list[int], list[float]]: # steps and values, NaN values left out
     "Steps and values of `key` across metrics records (a per-layer list is summed, or one `layer` taken)."
     steps, values = [], []
     for r in metrics:
@@ -146,7 +171,8 @@ def series(metrics: Sequence[dict], key: str, layer: int | None = None) -> tuple
     return steps, values
 
 # %% ../nbs/31_dynamics.ipynb #79d7d60c
-def lc_radii(metrics: Sequence[dict]) -> list[float]:
+def lc_radii(metrics: Sequence[dict], # metrics records written with `RegionDynamics`
+            ) -> list[float]:
     "The LC radii recorded in `metrics` (keys `lc_<probe>_r<radius>`), ascending."
     return sorted({float(k.rsplit("_r", 1)[1]) for r in metrics for k in r if k.startswith("lc_")})
 
@@ -162,7 +188,10 @@ def _finite_curve(metrics: Sequence[dict], key: str) -> tuple[list[int], list[fl
     return steps, values
 
 # %% ../nbs/31_dynamics.ipynb #90097b4d
-def lc_curve(metrics: Sequence[dict], probe: str, radius: float) -> tuple[list[int], list[float], list[float]]:
+def lc_curve(metrics: Sequence[dict], # metrics records written with `RegionDynamics`
+             probe: str, # the probe set: train, test or random
+             radius: float, # the LC radius, as recorded
+            ) -> tuple[list[int], list[float], list[float]]: # steps, LC (NaN kept), standard errors
     "Steps, LC summed over layers at the `probe` points, and its standard error over those points (0: not recorded)."
     key = f"lc_{probe}_r{radius:g}"
     steps, values = _finite_curve(metrics, key)
@@ -198,16 +227,23 @@ class NoisyCurve:
     def __len__(self):
         return len(self.values)
 
-    def se(self, i: int) -> float:
+    def se(self,
+           i: int, # checkpoint index
+          ) -> float:
         "Standard error of the smoothed value at checkpoint `i`."
         return float(np.sqrt(self.weights[i] ** 2 @ self.variance))
 
-    def contrast(self, coefficients: dict[int, float]) -> tuple[float, float]:
+    def contrast(self,
+                 coefficients: dict[int, float], # checkpoint index -> coefficient of its smoothed value
+                ) -> tuple[float, float]: # estimate, standard error
         "A linear combination of smoothed values (checkpoint -> coefficient) and its standard error."
         w = sum(k * self.weights[i] for i, k in coefficients.items())
         return float(w @ self.values), float(np.sqrt(w ** 2 @ self.variance))
 
-    def diff(self, i: int, j: int) -> tuple[float, float]:
+    def diff(self,
+             i: int, # index of the later (or minuend) checkpoint
+             j: int, # index of the checkpoint subtracted
+            ) -> tuple[float, float]: # estimate, standard error
         "Smoothed value at `i` minus smoothed value at `j`, and its standard error (overlapping windows accounted for)."
         return self.contrast({i: 1.0, j: -1.0})
 
@@ -216,7 +252,9 @@ class NoisyCurve:
         w = self.weights[:, None, :] - self.weights[None, :, :]
         return self.smooth[:, None] - self.smooth[None, :], np.sqrt(w ** 2 @ self.variance)
 
-    def value(self, i: int) -> str:
+    def value(self,
+              i: int, # checkpoint index
+             ) -> str:
         "The smoothed value at `i` with its standard error, for evidence strings."
         return f"{self.smooth[i]:.3g} ± {self.se(i):.2g} (step {self.steps[i]:,})"
 
@@ -230,12 +268,18 @@ def _jitter(values: np.ndarray, se: np.ndarray) -> float:
     return float(np.sqrt(max(sigma2 - np.mean(se ** 2), 0.0)))
 
 # %% ../nbs/31_dynamics.ipynb #27c9f4e3
-def critical_z(alpha: float, n_tests: int) -> float:
+def critical_z(alpha: float, # family-wise error rate of the two-sided intervals
+               n_tests: int, # number of comparisons the error rate is shared by (< 1 counts as 1)
+              ) -> float:
     "Two-sided normal quantile for `alpha`, Bonferroni-corrected for `n_tests` comparisons (the detectors choose the best)."
     return NormalDist().inv_cdf(1 - alpha / (2 * max(n_tests, 1)))
 
 # %% ../nbs/31_dynamics.ipynb #ac0a33f9
-def effect_status(estimate: float, se: float, z: float, minimum: float) -> str:
+def effect_status(estimate: float, # the effect's estimate (a drop, a rise, a gain), positive in the claimed direction
+                  se: float, # its standard error
+                  z: float, # critical value of the interval, see `critical_z`
+                  minimum: float, # the smallest effect that matters
+                 ) -> str: # present, absent or open
     """'present' when the interval `estimate ± z se` lies above 0 and the estimate reaches `minimum`, 'absent' when
     the whole interval lies below `minimum` (too small to matter), else 'open' (the noise cannot tell)."""
     if estimate - z * se > 0 and estimate >= minimum:
@@ -243,11 +287,16 @@ def effect_status(estimate: float, se: float, z: float, minimum: float) -> str:
     return "absent" if estimate + z * se < minimum else "open"
 
 # %% ../nbs/31_dynamics.ipynb #0010cc15
-def interval(estimate: float, se: float, z: float) -> str:
+def interval(estimate: float, # the effect's estimate
+             se: float, # its standard error
+             z: float, # critical value of the interval
+            ) -> str:
+    "`estimate [estimate - z se, estimate + z se]`, signed, 3 significant digits, for evidence strings."
     return f"{estimate:+.3g} [{estimate - z * se:+.3g}, {estimate + z * se:+.3g}]"
 
 # %% ../nbs/31_dynamics.ipynb #870d3e98
-def combine(statuses: Sequence[str]) -> str:
+def combine(statuses: Sequence[str], # one `effect_status` (present, absent, open) per effect the claim needs
+           ) -> str: # one of `VERDICTS`
     "The verdict of a claim that needs every effect: all present, or one absent, else inconclusive."
     if all(s == "present" for s in statuses):
         return "appeared"
@@ -447,11 +496,23 @@ def delayed_robustness(metrics: Sequence[dict], # fit's records with `test_acc` 
             "gain": gains[best][0], "final_adv_acc": c.smooth[-1]}
 
 # %% ../nbs/31_dynamics.ipynb #c0600bc5
-def dynamics_experiment(data, model: torch.nn.Module, steps: int, run_dir: Path | str | None = None,
-                        n_probe: int = 200, radii: Sequence[float] = (0.01, 0.1), n_directions: int = 25,
-                        adv_eps: Sequence[float] = (0.02, 0.05), adv_norm: str = "linf", adv_steps: int = 10, n_checkpoints: int = 30,
-                        n_partitions: int = 8, clamp: tuple[float, float] | None = (0.0, 1.0), seed: int = 0,
-                        device: str | torch.device | None = None, **fit_kwargs):
+def dynamics_experiment(data, # a `repl_nb.data.Dataset`; its first three training inputs span the partitioned plane
+                        model: torch.nn.Module, # the network to train
+                        steps: int, # optimiser steps
+                        run_dir: Path | str | None = None, # run folder for metrics and partitions; None: nothing saved
+                        n_probe: int = 200, # points per LC probe set (train, test, random) and attacked test points
+                        radii: Sequence[float] = (0.01, 0.1), # LC radii, in input units
+                        n_directions: int = 25, # directions of the LC frame
+                        adv_eps: Sequence[float] = (0.02, 0.05), # PGD radii
+                        adv_norm: str = "linf", # PGD norm: linf or l2
+                        adv_steps: int = 10, # PGD steps
+                        n_checkpoints: int = 30, # log-spaced checkpoints
+                        n_partitions: int = 8, # checkpoints (evenly spread among them) with an exact partition; 0: none
+                        clamp: tuple[float, float] | None = (0.0, 1.0), # valid input range of the attack
+                        seed: int = 0, # seed of the probes, the attacked subset, the LC frame and `fit`
+                        device: str | torch.device | None = None, # None: repl_nb.core.get_device()
+                        **fit_kwargs, # further `fit` arguments: lr, loss, batch_size, weight_decay, progress ...
+                       ):
     "Train `model` on `data` with `RegionDynamics` at `n_checkpoints` log-spaced steps (partitions at `n_partitions`)."
     from repl_nb.core import log_spaced_steps
     from repl_nb.train import fit
@@ -471,7 +532,7 @@ def dynamics_experiment(data, model: torch.nn.Module, steps: int, run_dir: Path 
 # %% ../nbs/31_dynamics.ipynb #a9480fa9
 def phenomena(metrics: Sequence[dict], # the run's records (fit + RegionDynamics)
               radius: float, # the LC radius the LC claims are read at
-              adv_keys: str | Sequence[str] = (), # the adversarial accuracies read for delayed robustness, one claim each
+              adv_keys: str | Sequence[str] = (), # adversarial accuracies read for delayed robustness, a claim each
               scale: str | None = None, # the run's scale: `tiny` gives "smoke test - no verdict"
               alpha: float = 0.05, # error rate of every interval
              ) -> list[dict]:

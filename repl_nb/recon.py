@@ -45,7 +45,9 @@ def _flatten(X: torch.Tensor, name: str = "X") -> torch.Tensor:
     return X.reshape(len(X), -1)
 
 # %% ../nbs/50_recon.ipynb #eb11da47
-def standardize_images(X: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+def standardize_images(X: torch.Tensor, # samples (N, ...), at least 2-D
+                       eps: float = 1e-6, # added to each standard deviation (a blank image stays finite)
+                      ) -> torch.Tensor: # X's shape
     "Divide each sample by its own standard deviation over all its values (channels and pixels)."
     check_positive("eps", eps)
     flat = _flatten(X)
@@ -58,11 +60,12 @@ class PCA:
     mean: torch.Tensor  # (D,) training mean, after the optional per-image standardisation
     eigenvalues: torch.Tensor  # (D,) descending, float64, >= 0
     eigenvectors: torch.Tensor  # (D, D) float64; column i is direction i
-    input_shape: tuple[int, ...]
-    standardize: bool
+    input_shape: tuple[int, ...]  # shape of one sample the PCA was fitted on
+    standardize: bool  # whether each sample is divided by its own standard deviation first
 
     @property
     def dim(self) -> int:
+        "Dimension D of the flattened samples."
         return len(self.eigenvalues)
 
     @property
@@ -70,7 +73,9 @@ class PCA:
         "Fraction of the total variance along each direction (sums to 1)."
         return self.eigenvalues / self.eigenvalues.sum()
 
-    def preprocess(self, X: torch.Tensor) -> torch.Tensor:
+    def preprocess(self,
+                   X: torch.Tensor, # samples (N, *input_shape)
+                  ) -> torch.Tensor: # float64 (N, D) on the PCA's device
         "`X` as the PCA sees it, flattened to (N, D) float64: standardised per image if asked, train mean removed."
         if tuple(X.shape[1:]) != self.input_shape:
             raise ValueError(f"Samples of shape {tuple(X.shape[1:])} given to a PCA fitted on {self.input_shape}.")
@@ -79,7 +84,10 @@ class PCA:
             flat = standardize_images(flat)
         return flat - self.mean
 
-    def n_components(self, variance_fraction: float, part: str = "top") -> int:
+    def n_components(self,
+                     variance_fraction: float, # fraction of the total variance to explain, in [0, 1]
+                     part: str = "top", # one of `PARTS`: top (largest variance first) or bottom
+                    ) -> int:
         "The fewest directions of `part` ('top': largest variance first, 'bottom': smallest first) explaining >= `variance_fraction`."
         if part not in PARTS:
             raise ValueError(f"part must be one of {PARTS}, not {part!r}.")
@@ -90,14 +98,20 @@ class PCA:
         explained = top if part == "top" else 1 - top.flip(0)
         return int(torch.nonzero(explained >= variance_fraction - _TOL)[0])
 
-    def projector(self, variance_fraction: float, part: str = "top") -> PCAProjector:
+    def projector(self,
+                  variance_fraction: float, # fraction of the total variance the subspace explains, in [0, 1]
+                  part: str = "top", # one of `PARTS`: top or bottom directions
+                 ) -> PCAProjector:
         "The projector onto the fewest `part` directions explaining at least `variance_fraction` of the variance."
         k = self.n_components(variance_fraction, part)
         idx = torch.arange(k) if part == "top" else torch.arange(self.dim - k, self.dim)
         return PCAProjector(self, part, variance_fraction, idx)
 
 # %% ../nbs/50_recon.ipynb #d05f0f45
-def fit_pca(X: torch.Tensor, standardize: bool = False, batch_size: int = 4096) -> PCA:
+def fit_pca(X: torch.Tensor, # at least 2 finite samples (N, ...)
+            standardize: bool = False, # divide each sample by its own standard deviation first (the paper's)
+            batch_size: int = 4096, # samples per batch of the covariance accumulation
+           ) -> PCA:
     "PCA of samples `X` (N, ...) on their device: covariance accumulated in float64 by batches, then one `eigh`."
     check_tensor("X", X, min_size=2, fix="PCA needs at least 2 finite samples.")
     check_positive("batch_size", batch_size, integer=True)
@@ -113,13 +127,14 @@ def fit_pca(X: torch.Tensor, standardize: bool = False, batch_size: int = 4096) 
 @dataclasses.dataclass(eq=False)
 class PCAProjector:
     "Orthogonal projector onto some principal directions of a `PCA`; `project` maps samples back to pixel space."
-    pca: PCA
-    part: str
-    variance_fraction: float  # requested
+    pca: PCA  # the principal directions
+    part: str  # top or bottom: which end of the spectrum the directions come from
+    variance_fraction: float  # requested fraction of the variance (the subspace explains at least this)
     indices: torch.Tensor  # which principal directions span the subspace
 
     @property
     def k(self) -> int:
+        "Number of directions spanning the subspace."
         return len(self.indices)
 
     @property
@@ -143,11 +158,17 @@ class PCAProjector:
         other = "bottom" if self.part == "top" else "top"
         return PCAProjector(self.pca, other, max(0.0, 1 - self.explained), torch.nonzero(rest)[:, 0])
 
-    def coordinates(self, X: torch.Tensor) -> torch.Tensor:
+    def coordinates(self,
+                    X: torch.Tensor, # samples (N, *input_shape)
+                   ) -> torch.Tensor: # float64 (N, k)
         "Coordinates (N, k) of the preprocessed samples in the subspace's basis."
         return self.pca.preprocess(X) @ self.basis
 
-    def project(self, X: torch.Tensor, add_mean: bool = False, batch_size: int = 4096) -> torch.Tensor:
+    def project(self,
+                X: torch.Tensor, # samples (N, *input_shape)
+                add_mean: bool = False, # add the training mean back (else the projection is centred)
+                batch_size: int = 4096, # samples projected at once
+               ) -> torch.Tensor:
         "Preprocess `X` and project it onto the subspace, in X's shape, dtype and device (`add_mean`: add the train mean back)."
         U = self.basis
         out = torch.empty_like(X)
@@ -163,13 +184,20 @@ class PCAProjector:
                 f"asked {self.variance_fraction:.1%})")
 
 # %% ../nbs/50_recon.ipynb #4fc2c2a6
-def pca_projector(X: torch.Tensor | PCA, variance_fraction: float, part: str = "top", standardize: bool = False) -> PCAProjector:
+def pca_projector(X: torch.Tensor | PCA, # samples (N, ...) to fit a PCA on, or a fitted `PCA`
+                  variance_fraction: float, # fraction of the total variance to explain, in [0, 1]
+                  part: str = "top", # top or bottom directions
+                  standardize: bool = False, # per-sample standardisation when fitting (ignored for a `PCA`)
+                 ) -> PCAProjector:
     "Projector onto the top (or bottom) principal directions of `X` explaining >= `variance_fraction` of its variance."
     pca = X if isinstance(X, PCA) else fit_pca(X, standardize=standardize)
     return pca.projector(variance_fraction, part)
 
 # %% ../nbs/50_recon.ipynb #ad517a5d
-def projected_dataset(data: Dataset, projector: PCAProjector, rescale: bool = True) -> Dataset:
+def projected_dataset(data: Dataset, # the data set whose train and test samples are projected
+                      projector: PCAProjector, # the subspace, fitted on (a preprocessing of) data.x_train
+                      rescale: bool = True, # divide both splits by one scalar: train pixels of unit variance
+                     ) -> Dataset:
     "`data` with train and test samples replaced by their projection; `rescale`: one scalar gives the train pixels unit variance."
     x_train, x_test = projector.project(data.x_train), projector.project(data.x_test)
     if rescale and projector.k > 0:
@@ -178,14 +206,23 @@ def projected_dataset(data: Dataset, projector: PCAProjector, rescale: bool = Tr
     return dataclasses.replace(data, x_train=x_train, x_test=x_test)
 
 # %% ../nbs/50_recon.ipynb #2b0ccb96
-def default_classifier(input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
+def default_classifier(input_shape: tuple[int, ...], # shape of one sample (flattened by the MLP)
+                       n_classes: int, # number of outputs
+                      ) -> nn.Module:
     "An MLP with two hidden layers of 256 ReLU units."
     return MLP(input_shape, [256, 256], n_classes)
 
 # %% ../nbs/50_recon.ipynb #5c643661
-def subspace_accuracy(data: Dataset, pca: PCA, fractions: Sequence[float], parts: Sequence[str] = PARTS,
-                      make_model: Callable[[tuple[int, ...], int], nn.Module] = default_classifier, steps: int = 1000,
-                      seed: int = 0, verbose: bool = False, **fit_kwargs) -> list[dict]:
+def subspace_accuracy(data: Dataset, # the classification data set
+                      pca: PCA, # principal directions of data.x_train
+                      fractions: Sequence[float], # variance fractions, one subspace each
+                      parts: Sequence[str] = PARTS, # top and/or bottom
+                      make_model: Callable[[tuple[int, ...], int], nn.Module] = default_classifier, # model factory
+                      steps: int = 1000, # optimiser steps per training
+                      seed: int = 0, # the same seed for every training
+                      verbose: bool = False, # print one line per training
+                      **fit_kwargs, # further `fit` arguments (lr, loss, batch_size ...)
+                     ) -> list[dict]: # one record per (part, fraction): explained, dims, test_acc, train_acc, seconds
     "Train the same classifier (same seed) on `data` projected onto the `part` subspace explaining each fraction."
     records = []
     for part in parts:
@@ -216,7 +253,9 @@ def _image_shape(X: torch.Tensor, image_shape: Sequence[int] | None) -> tuple[in
     return shape
 
 # %% ../nbs/50_recon.ipynb #88f11035
-def patch_ids(image_shape: Sequence[int], patch_size: int = 1) -> torch.Tensor:
+def patch_ids(image_shape: Sequence[int], # (L,), (H, W) or (C, H, W)
+              patch_size: int = 1, # side of the square patches (1: single values)
+             ) -> torch.Tensor: # int (D,) patch index of each value
     "The patch of every value of a flattened sample (D,): squares of side `patch_size` on an aligned grid, shared by the channels."
     shape = tuple(image_shape)
     check_positive("patch_size", patch_size, integer=True)
@@ -232,8 +271,12 @@ def patch_ids(image_shape: Sequence[int], patch_size: int = 1) -> torch.Tensor:
     return ids.expand(c, h, w).reshape(-1)
 
 # %% ../nbs/50_recon.ipynb #69fa48c9
-def sample_masks(n: int, image_shape: Sequence[int], level: float, patch_size: int = 1,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_masks(n: int, # number of masks
+                 image_shape: Sequence[int], # (L,), (H, W) or (C, H, W)
+                 level: float, # probability of dropping each patch, in [0, 1]
+                 patch_size: int = 1, # side of the square patches
+                 generator: torch.Generator | None = None, # random source (None: torch's global one)
+                ) -> torch.Tensor:
     "`n` keep-masks (n, D) of float64 0/1: each patch is dropped (0) independently with probability `level`."
     check_number("n", n, 0, integer=True); check_number("level", level, 0, 1)
     ids = patch_ids(image_shape, patch_size)
@@ -248,17 +291,21 @@ class LinearDAE:
     cross: torch.Tensor  # E[x x~^T]
     gram: torch.Tensor  # E[x~ x~^T]
     second_moment: torch.Tensor  # E[x x^T]
-    noise: str
-    level: float
-    patch_size: int
-    image_shape: tuple[int, ...]
-    _spectrum: tuple | None = dataclasses.field(default=None, repr=False)
+    noise: str  # one of `NOISES`: gaussian or mask
+    level: float  # Gaussian noise std, or the probability of masking a patch
+    patch_size: int  # side of the masked patches
+    image_shape: tuple[int, ...]  # shape of one sample, for the patches
+    _spectrum: tuple | None = dataclasses.field(default=None, repr=False)  # cache of `spectrum()`; leave it None
 
-    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+    def __call__(self,
+                 X: torch.Tensor, # samples (N, ...) of D values each
+                ) -> torch.Tensor:
         "Denoise samples `X` (N, ...): W x for each, in X's shape and dtype."
         return (_flatten(X).to(self.W) @ self.W.T).view(X.shape).to(X.dtype)
 
-    def risk(self, W: torch.Tensor | None = None) -> float:
+    def risk(self,
+             W: torch.Tensor | None = None, # a (D, D) linear map; None: the optimum
+            ) -> float:
         "The expected denoising loss E||x - W x~||^2 of a map `W` (default: the optimum)."
         W = self.W if W is None else W.to(self.W)
         return float(self.second_moment.trace() - 2 * (W * self.cross).sum() + (W @ self.gram * W).sum())
@@ -271,22 +318,32 @@ class LinearDAE:
             self._spectrum = values.flip(0), vectors.flip(1)
         return self._spectrum
 
-    def directions(self, k: int | None = None) -> torch.Tensor:
+    def directions(self,
+                   k: int | None = None, # rank of the bottleneck; None: all D
+                  ) -> torch.Tensor:
         "Orthonormal (D, k): the output subspace of the best rank-k linear DAE, leading direction first."
         return self.spectrum()[1][:, :k]
 
-    def encoder(self, k: int | None = None) -> torch.Tensor:
+    def encoder(self,
+                k: int | None = None, # rank of the bottleneck; None: all D
+               ) -> torch.Tensor:
         "The (k, D) encoder U_k^T W of the best rank-k linear DAE: the features of a clean x are `encoder @ x`."
         return self.directions(k).T @ self.W
 
-    def rank_k(self, k: int) -> torch.Tensor:
+    def rank_k(self,
+               k: int, # the largest rank allowed
+              ) -> torch.Tensor:
         "The (D, D) map U_k U_k^T W of the best linear DAE of rank at most k."
         U = self.directions(k)
         return U @ (U.T @ self.W)
 
 # %% ../nbs/50_recon.ipynb #e31d4e9b
-def optimal_linear_dae(X: torch.Tensor, noise: str = "gaussian", level: float = 0.1, patch_size: int = 1,
-                       image_shape: Sequence[int] | None = None) -> LinearDAE:
+def optimal_linear_dae(X: torch.Tensor, # centred samples (N, ...) (the map has no bias)
+                       noise: str = "gaussian", # one of `NOISES`: gaussian or mask
+                       level: float = 0.1, # Gaussian noise std (>= 0), or the masking probability in [0, 1)
+                       patch_size: int = 1, # side of the masked square patches (masking only)
+                       image_shape: Sequence[int] | None = None, # shape for the patches, e.g. (C, H, W); None: X's
+                      ) -> LinearDAE:
     "Closed-form linear DAE on samples `X`: x~ = x + N(0, level^2 I), or x with each patch masked with probability `level`."
     check_choice("noise", noise, NOISES)
     check_tensor("X", X, min_size=1, fix="The denoiser is fitted on finite samples (N, ...).")
@@ -316,7 +373,10 @@ def _orthonormal(A: torch.Tensor, rtol: float = 1e-9) -> torch.Tensor:
     return Q * (d > rtol * d.max().clamp_min(1e-300))
 
 # %% ../nbs/50_recon.ipynb #a93da896
-def label_alignment(features: torch.Tensor, labels: torch.Tensor, n_classes: int | None = None) -> torch.Tensor:
+def label_alignment(features: torch.Tensor, # features (N, K); column k joins the span at step k
+                    labels: torch.Tensor, # integer labels (N,)
+                    n_classes: int | None = None, # None: from the labels
+                   ) -> torch.Tensor: # (K,) non-decreasing, in [0, 1]
     "For k = 1..K: the fraction of the centred one-hot labels' energy in the span of the first k centred feature columns."
     check_tensor("features", features, ndim=2, min_size=1)
     if n_classes is not None:
@@ -332,8 +392,13 @@ def label_alignment(features: torch.Tensor, labels: torch.Tensor, n_classes: int
     return (captured / Y.pow(2).sum()).cpu()
 
 # %% ../nbs/50_recon.ipynb #979d99ce
-def linear_probe_accuracy(z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Tensor, y_test: torch.Tensor,
-                          ridge: float = 1e-4, n_classes: int | None = None) -> float:
+def linear_probe_accuracy(z_train: torch.Tensor, # training features (N, D)
+                          y_train: torch.Tensor, # training labels (N,)
+                          z_test: torch.Tensor, # test features (M, D)
+                          y_test: torch.Tensor, # test labels (M,)
+                          ridge: float = 1e-4, # ridge penalty, relative to the mean feature variance (>= 0)
+                          n_classes: int | None = None, # None: from the labels
+                         ) -> float:
     "Test accuracy of ridge regression onto one-hot labels (with intercept); `ridge` is relative to the mean feature variance."
     sizes = {}
     check_tensor("z_train", z_train, ("N", "D"), sizes=sizes, min_size=1)
@@ -356,7 +421,9 @@ def linear_probe_accuracy(z_train: torch.Tensor, y_train: torch.Tensor, z_test: 
     return float((pred.cpu() == y_test.cpu()).double().mean())
 
 # %% ../nbs/50_recon.ipynb #34584c4b
-def subspace_overlap(A: torch.Tensor, B: torch.Tensor) -> float:
+def subspace_overlap(A: torch.Tensor, # (D, a): its columns span the first subspace
+                     B: torch.Tensor, # (D, b): its columns span the second
+                    ) -> float:
     "Mean squared cosine of the principal angles between the column spans of `A` and `B` (1: equal, 0: orthogonal)."
     sizes = {}
     check_tensor("A", A, ("D", None), sizes=sizes); check_tensor("B", B, ("D", None), sizes=sizes, fix="Both span subspaces of one space.")
@@ -368,8 +435,13 @@ def subspace_overlap(A: torch.Tensor, B: torch.Tensor) -> float:
 class Autoencoder(nn.Module):
     "Flatten -> encoder -> `latent` units -> decoder -> the input shape; linear without biases (`hidden=()`) or an MLP."
 
-    def __init__(self, input_shape: Sequence[int], latent: int, hidden: Sequence[int] = (), activation: str = "relu",
-                 init_scale: float = 1.0):
+    def __init__(self,
+                 input_shape: Sequence[int], # shape of one sample; the output has it too
+                 latent: int, # units of the bottleneck
+                 hidden: Sequence[int] = (), # encoder hidden widths (the decoder mirrors them); (): linear, no biases
+                 activation: str = "relu", # activation of the hidden layers, see `make_activation`
+                 init_scale: float = 1.0, # every initial parameter is multiplied by this (small: slow, ordered fitting)
+                ):
         super().__init__()
         self.input_shape = tuple(input_shape)
         dims, bias = [math.prod(self.input_shape), *hidden, latent], bool(hidden)
@@ -387,20 +459,33 @@ class Autoencoder(nn.Module):
             for p in self.parameters():
                 p.mul_(init_scale)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self,
+               x: torch.Tensor, # samples (N, *input_shape)
+              ) -> torch.Tensor: # (N, latent)
+        "The bottleneck features of `x`."
         return self.encoder(x.flatten(1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                x: torch.Tensor, # samples (N, *input_shape)
+               ) -> torch.Tensor: # reconstructions (N, *input_shape)
+        "Reconstruct `x` through the bottleneck."
         return self.decoder(self.encode(x)).view(len(x), *self.input_shape)
 
 # %% ../nbs/50_recon.ipynb #3675bbf8
-def reconstruction_objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+def reconstruction_objective(model: nn.Module, # an autoencoder: output shaped like its input
+                             x: torch.Tensor, # a batch of samples
+                             y: torch.Tensor | None = None, # the batch's labels (ignored)
+                            ) -> torch.Tensor: # scalar loss
     "Mean squared reconstruction error, a `fit` objective (the labels are ignored)."
     return F.mse_loss(model(x), x)
 
 # %% ../nbs/50_recon.ipynb #75a8eda2
 @torch.no_grad()
-def fitted_variance(model: nn.Module, X: torch.Tensor, directions: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+def fitted_variance(model: nn.Module, # an autoencoder: output shaped like its input
+                    X: torch.Tensor, # samples (N, ...) of D values, centred as the directions expect
+                    directions: torch.Tensor, # (D, k): the directions u (e.g. `pca.eigenvectors`)
+                    batch_size: int = 4096, # samples reconstructed at once
+                   ) -> torch.Tensor: # float64 (k,) on the CPU
     "Per column u of `directions`: 1 - ||(X - model(X)) u||^2 / ||X u||^2, the fraction of X's variance along u reconstructed (NaN: no variance)."
     was_training = model.training
     model.eval()
@@ -418,14 +503,22 @@ def fitted_variance(model: nn.Module, X: torch.Tensor, directions: torch.Tensor,
 class SpectrumRecorder(Callback):
     "`fit` callback: at each checkpoint, record `fitted` (`fitted_variance` of `X` along each column of `directions`)."
 
-    def __init__(self, X: torch.Tensor, directions: torch.Tensor):
+    def __init__(self,
+                 X: torch.Tensor, # samples (N, ...) whose reconstruction is measured
+                 directions: torch.Tensor, # (D, k) directions, e.g. `pca.eigenvectors`
+                ):
         self.X, self.directions = X, directions
 
-    def on_checkpoint(self, ctx: FitContext) -> dict:
+    def on_checkpoint(self,
+                      ctx: FitContext, # fit's state at this checkpoint (model, device)
+                     ) -> dict: # {"fitted": fitted fraction per direction}
+        "The fitted fraction of `X`'s variance along each direction, for the current model."
         return {"fitted": fitted_variance(ctx.model, self.X.to(ctx.device), self.directions).tolist()}
 
 # %% ../nbs/50_recon.ipynb #707b2dc8
-def steps_to_fit(metrics: Sequence[dict], threshold: float = 0.9) -> list[int | None]:
+def steps_to_fit(metrics: Sequence[dict], # fit's records, with `fitted` from a `SpectrumRecorder`
+                 threshold: float = 0.9, # fitted fraction at which a direction counts as fitted
+                ) -> list[int | None]:
     "For each direction, the first recorded step at which its fitted fraction reached `threshold` (None: never)."
     rows = [r for r in metrics if "fitted" in r]
     if not rows:

@@ -28,9 +28,18 @@ def _project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
     return delta * (eps / _flat_norm(delta)).clamp(max=1.0)
 
 # %% ../nbs/30_robustness.ipynb #6f37db44
-def pgd_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str = "linf", steps: int = 10,
-               step_size: float | None = None, random_start: bool = True, clamp: tuple[float, float] | None = None,
-               loss: str = "cross_entropy", seed: int = 0) -> torch.Tensor:
+def pgd_attack(model: nn.Module, # classifier returning logits (N, classes); attacked in eval mode
+               x: torch.Tensor, # clean inputs (N, ...)
+               y: torch.Tensor, # integer labels (N,)
+               eps: float, # radius of the perturbation ball (0: x unchanged)
+               norm: str = "linf", # one of `NORMS`: linf or l2 (over all of an input's entries)
+               steps: int = 10, # gradient steps (0: x unchanged)
+               step_size: float | None = None, # length of each step; None: 2.5 * eps / steps
+               random_start: bool = True, # start from a uniform random point of the ball instead of x
+               clamp: tuple[float, float] | None = None, # valid input range (lo, hi), e.g. (0, 1); None: unbounded
+               loss: str = "cross_entropy", # loss maximised: cross_entropy, else MSE to one-hot labels
+               seed: int = 0, # seed of the random start
+              ) -> torch.Tensor: # adversarial inputs, shaped like x
     """Adversarial inputs within `eps` of `x` (in `norm`) that maximise the loss of `model` on labels `y`;
     `step_size` defaults to 2.5 eps / steps; `clamp` keeps inputs in a valid range such as (0, 1)."""
     if norm not in NORMS:
@@ -71,8 +80,15 @@ def _accuracy(model, x, y):
     return (model(x).argmax(1) == y).float().sum().item()
 
 # %% ../nbs/30_robustness.ipynb #5d0cd0e3
-def adversarial_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | Sequence[float],
-                         norm: str = "linf", steps: int = 10, batch_size: int = 512, **attack) -> float | dict[float, float]:
+def adversarial_accuracy(model: nn.Module, # classifier returning logits (N, classes)
+                         x: torch.Tensor, # clean inputs (N, ...)
+                         y: torch.Tensor, # integer labels (N,)
+                         eps: float | Sequence[float], # one radius, or a list of radii
+                         norm: str = "linf", # linf or l2
+                         steps: int = 10, # PGD steps per attack
+                         batch_size: int = 512, # inputs attacked at once
+                         **attack, # further `pgd_attack` arguments (step_size, random_start, clamp, loss, seed)
+                        ) -> float | dict[float, float]: # accuracy in [0, 1], or {eps: accuracy}
     "Accuracy of `model` under `pgd_attack` at radius `eps` (a dict eps -> accuracy for a list of radii), batched."
     radii = [eps] if isinstance(eps, (int, float)) else list(eps)
     was_training = model.training

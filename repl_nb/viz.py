@@ -31,14 +31,20 @@ LEGEND_BELOW = dict(orientation="h", yref="container", yanchor="bottom", y=0.01,
 LEGEND_MARGIN = dict(t=60, b=130)
 
 
-def log_step_axis(steps: Sequence[int], title: str = "optimisation step") -> dict:
+def log_step_axis(steps: Sequence[int], # the steps plotted (0 is drawn at 1)
+                  title: str = "optimisation step", # the axis title
+                 ) -> dict: # a plotly x-axis layout
     "A log x axis over the whole run (step 0 drawn at 1), a tenth of a decade of room on both sides."
     lo, hi = max(min(steps), 1), max(max(steps), 1)
     return dict(type="log", title=title, range=[math.log10(lo) - 0.1, math.log10(hi) + 0.1])
 
 # %% ../nbs/80_viz.ipynb #49077ab6
-def training_curves(metrics: Sequence[dict], keys: Sequence[str] = ("train_acc", "test_acc"),
-                    title: str = "", log_x: bool = True, secondary: Sequence[str] = ()) -> go.Figure:
+def training_curves(metrics: Sequence[dict], # metrics records, each with `step`
+                    keys: Sequence[str] = ("train_acc", "test_acc"), # metrics drawn on the left axis
+                    title: str = "", # figure title
+                    log_x: bool = True, # log step axis (step 0 drawn at 1), else linear
+                    secondary: Sequence[str] = (), # metrics drawn on a right-hand axis
+                   ) -> go.Figure:
     "Lines of `keys` (and of `secondary` keys on a right-hand axis) against the step of each metrics record."
     fig = make_subplots(specs=[[{"secondary_y": bool(secondary)}]])
     all_steps = []
@@ -55,7 +61,11 @@ def training_curves(metrics: Sequence[dict], keys: Sequence[str] = ("train_acc",
     return fig
 
 # %% ../nbs/80_viz.ipynb #bd8893b5
-def confusion_heatmap(matrix: torch.Tensor, class_names: Sequence[str], normalize: bool = True, title: str = "") -> go.Figure:
+def confusion_heatmap(matrix: torch.Tensor, # (C, C) counts: rows true class, columns predicted
+                      class_names: Sequence[str], # the C class names
+                      normalize: bool = True, # divide each row by its total (fractions of the true class)
+                      title: str = "", # figure title
+                     ) -> go.Figure:
     "Heat map of a confusion matrix (rows: true class, columns: predicted), rows normalised to fractions by default."
     m = matrix.detach().double().cpu()
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] != len(class_names):
@@ -71,7 +81,8 @@ def confusion_heatmap(matrix: torch.Tensor, class_names: Sequence[str], normaliz
 
 # %% ../nbs/80_viz.ipynb #c41d9e02
 def interval_bars(series: dict[str, dict[str, Sequence[float]]], # metric -> setting -> one value per seed
-                  title: str = "", yaxis_title: str = "", # labels
+                  title: str = "", # figure title
+                  yaxis_title: str = "", # y axis title
                   yaxis_range: Sequence[float] | None = None, # e.g. (0, 1) for accuracies
                  ) -> go.Figure:
     "Grouped bars: mean over seeds with its 95% interval, per metric and setting, and the per-seed values as points."
@@ -95,7 +106,8 @@ REGION_PALETTE = ["#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb46
 EDGE_COLOUR = (40, 40, 40, 0.45)
 
 
-def region_buckets(n: int) -> list[int]:
+def region_buckets(n: int, # number of regions
+                  ) -> list[int]:
     "The colour (index into `REGION_PALETTE`) of each of `n` regions: a fixed shuffle, so neighbours rarely share one."
     return (torch.randperm(n, generator=torch.Generator().manual_seed(0)) % len(REGION_PALETTE)).tolist()
 
@@ -133,9 +145,15 @@ def _regions_image(polygons: Sequence[np.ndarray], buckets: list[int], lo: np.nd
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 # %% ../nbs/80_viz.ipynb #c9b948f4
-def partition_figure(partition, boundary: bool = True, edges: bool = True, points: torch.Tensor | None = None,
-                     point_labels: Sequence | None = None, title: str = "", max_hover: int = 2_000,
-                     max_vector: int = 3_000) -> go.Figure:
+def partition_figure(partition, # a `Partition2D` or a `StoredPartition` read back from a run folder
+                     boundary: bool = True, # draw the decision boundary
+                     edges: bool = True, # draw the regions' outlines
+                     points: torch.Tensor | None = None, # (n, 2) points to mark, in plane coordinates
+                     point_labels: Sequence | None = None, # one colour value per point (None: black)
+                     title: str = "", # figure title; "": the number of regions
+                     max_hover: int = 2_000, # hover text at the centroids up to this many regions
+                     max_vector: int = 3_000, # above this many regions, the regions are painted as one image
+                    ) -> go.Figure:
     """Regions of a `Partition2D` in random colours with their edges, the decision boundary, and optional points (plane
     coords), on equal axes fitted to the partition's domain. Above `max_vector` regions the regions are one image."""
     polygons = [np.asarray(torch.as_tensor(p).detach().cpu(), dtype=np.float32) for p in partition.polygons]
@@ -179,7 +197,11 @@ def partition_figure(partition, boundary: bool = True, edges: bool = True, point
     return fig
 
 # %% ../nbs/80_viz.ipynb #811b8b4f
-def lc_map_figure(u: torch.Tensor, v: torch.Tensor, lc: torch.Tensor, title: str = "local complexity") -> go.Figure:
+def lc_map_figure(u: torch.Tensor, # (U,) grid coordinates along the x axis
+                  v: torch.Tensor, # (V,) grid coordinates along the y axis
+                  lc: torch.Tensor, # (V, U) or (V, U, layers), e.g. from `local_complexity_map`
+                  title: str = "local complexity", # figure title
+                 ) -> go.Figure:
     "Heat map of an LC grid (v, u) (summed over layers when a layer axis is present), on equal axes fitted to the grid."
     z = lc.sum(-1) if lc.ndim == 3 else lc
     fig = go.Figure(go.Heatmap(x=u.tolist(), y=v.tolist(), z=z.tolist(), colorscale="Magma", colorbar=dict(title="LC")))
@@ -193,7 +215,8 @@ _png_warned = False
 PLOTLY_JS = "plotly.min.js"
 
 
-def share_plotly_js(runs_dir: Path | str) -> Path:
+def share_plotly_js(runs_dir: Path | str, # the runs folder (created if missing)
+                   ) -> Path:
     "Write `runs_dir/plotly.min.js` (once): the copy every figure of every run under `runs_dir` loads."
     path = Path(runs_dir) / PLOTLY_JS
     if not path.is_file():
@@ -214,7 +237,11 @@ def _plotly_js_for(folder: Path) -> str:
     return "directory"
 
 # %% ../nbs/80_viz.ipynb #845a9155
-def save_figure(fig: go.Figure, folder: Path | str, name: str, png: bool | None = None) -> list[Path]:
+def save_figure(fig: go.Figure, # the figure
+                folder: Path | str, # where the files go (created if missing)
+                name: str, # file name without extension: letters, digits, `-`, `_`, `.`
+                png: bool | None = None, # also write a PNG; None: unless REPL_NB_PNG=0
+               ) -> list[Path]:
     """Write `fig` to `folder/name.html` (+ `.png` if possible); return the files written. `png=None` follows the
     environment variable `REPL_NB_PNG` (on unless it is `0`: a PNG costs seconds, which the test suite saves)."""
     global _png_warned

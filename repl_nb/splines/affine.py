@@ -31,7 +31,8 @@ class NotPiecewiseAffineError(TypeError):
     "A layer that is not affine or ReLU-like, or that is in training mode."
 
 # %% ../../nbs/20_splines_affine.ipynb #7f2a716e
-def check_piecewise_affine(model: nn.Module) -> None:
+def check_piecewise_affine(model: nn.Module, # the network whose leaf layers are checked
+                           ) -> None:
     "Raise `NotPiecewiseAffineError` naming the first layer that breaks piecewise affinity."
     for name, m in model.named_modules():
         if list(m.children()):
@@ -54,7 +55,11 @@ class _Stop(Exception):
 class PiecewiseAffine:
     "A float64 copy of a ReLU / leaky-ReLU network, with its activation layers and their frozen-pattern evaluation."
 
-    def __init__(self, model: nn.Module, input_shape: Sequence[int] | None = None, dtype=torch.float64):
+    def __init__(self,
+                 model: nn.Module, # ReLU / leaky-ReLU network (MLP, CNN, ResNet); copied, not modified
+                 input_shape: Sequence[int] | None = None, # one input's shape, e.g. (C, H, W); None: a first Linear's
+                 dtype=torch.float64, # dtype of the copy and of all evaluations
+                ):
         if not isinstance(model, nn.Module):
             raise ArgumentTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
         params = list(model.parameters())
@@ -92,19 +97,25 @@ class PiecewiseAffine:
         "Total hidden units (the length of an activation code)."
         return sum(self.layer_sizes)
 
-    def as_input(self, x: torch.Tensor) -> torch.Tensor:
+    def as_input(self,
+                 x: torch.Tensor, # inputs, flat (N, d) or shaped (N, *input_shape)
+                ) -> torch.Tensor: # (N, *input_shape) in the copy's dtype and device
         "Flat inputs (N, d) or shaped (N, *input_shape) as the model's input, in its dtype and device."
         return x.to(self.device, self.dtype).reshape(-1, *self.input_shape)
 
     @torch.no_grad()
-    def codes(self, x: torch.Tensor) -> torch.Tensor:
+    def codes(self,
+              x: torch.Tensor, # inputs, flat (N, d) or shaped (N, *input_shape)
+             ) -> torch.Tensor: # bool (N, n_hidden), layers in forward order
         "Activation codes (pre-activation > 0) of inputs `x`: bool [N, n_hidden]."
         with record_preactivations(self.model) as pre:
             self.model(self.as_input(x))
         return pre.flat() > 0
 
     @torch.no_grad()
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self,
+                 x: torch.Tensor, # inputs, flat (N, d) or shaped (N, *input_shape)
+                ) -> torch.Tensor: # float64 outputs (N, n_outputs)
         "The network's output (float64), flattened to (N, n_outputs)."
         return self.model(self.as_input(x)).flatten(1)
 
@@ -131,7 +142,11 @@ class PiecewiseAffine:
                 h.remove()
 
     @torch.no_grad()
-    def frozen_values(self, codes: torch.Tensor, anchors: torch.Tensor, layer: int | None = None) -> torch.Tensor:
+    def frozen_values(self,
+                      codes: torch.Tensor, # bool activation codes (R, n_hidden), one per region
+                      anchors: torch.Tensor, # points (A, d) at which each region's affine map is evaluated
+                      layer: int | None = None, # hidden layer whose pre-activations are returned; None: the output
+                     ) -> torch.Tensor: # (R, A, units)
         """Values at `anchors` (A, d) of the affine maps of each code's region: the pre-activations of hidden layer `layer`,
         or the output when `layer` is None; shape (R, A, units). Codes must be set for the layers before `layer`."""
         codes = codes.to(self.device)
@@ -145,7 +160,12 @@ class PiecewiseAffine:
         return out.reshape(R, A, -1)
 
     @torch.no_grad()
-    def verify(self, n: int = 64, scale: float = 1.0, seed: int = 0, atol: float = 1e-8) -> float:
+    def verify(self,
+               n: int = 64, # number of random test inputs
+               scale: float = 1.0, # standard deviation of the Gaussian test inputs
+               seed: int = 0, # seed of the test inputs
+               atol: float = 1e-8, # tolerance, relative to the largest output (absolute below 1)
+              ) -> float: # the max absolute error
         """Check the frozen affine maps against the network: at random inputs, the affine map of each input's own region,
         extrapolated from the origin and the unit vectors, must give the network's output. Returns the max error."""
         g = torch.Generator().manual_seed(seed)
@@ -161,6 +181,8 @@ class PiecewiseAffine:
         return error
 
 # %% ../../nbs/20_splines_affine.ipynb #631ab3cf
-def as_piecewise_affine(model: nn.Module, input_shape: Sequence[int] | None = None) -> PiecewiseAffine:
+def as_piecewise_affine(model: nn.Module, # ReLU-like network, or a `PiecewiseAffine` (returned as is)
+                        input_shape: Sequence[int] | None = None, # shape of one input, e.g. (C, H, W); None: inferred
+                       ) -> PiecewiseAffine:
     "The piecewise-affine view of `model` (refused, naming the layer, if any layer is not piecewise affine)."
     return model if isinstance(model, PiecewiseAffine) else PiecewiseAffine(model, input_shape)

@@ -19,7 +19,11 @@ from .partition2d import Plane
 __all__ = ['random_frame', 'local_complexity', 'local_complexity_map']
 
 # %% ../../nbs/23_splines_complexity.ipynb #20222a90
-def random_frame(dim: int, n_directions: int, seed: int = 0, dtype=torch.float32) -> torch.Tensor:
+def random_frame(dim: int, # dimension of the space (the flattened input's)
+                 n_directions: int, # number P of orthonormal directions, 1 <= P <= dim
+                 seed: int = 0, # seed of the Gaussian matrix: the same seed gives the same frame
+                 dtype=torch.float32, # dtype of the result (computed in float64)
+                ) -> torch.Tensor: # (P, dim)
     "`n_directions` orthonormal rows (P, dim), uniformly random (QR of a seeded Gaussian matrix)."
     check_positive("dim", dim, integer=True)
     check_number("n_directions", n_directions, 1, dim, integer=True,
@@ -30,8 +34,14 @@ def random_frame(dim: int, n_directions: int, seed: int = 0, dtype=torch.float32
 
 # %% ../../nbs/23_splines_complexity.ipynb #b64c2f39
 @torch.no_grad()
-def local_complexity(model: nn.Module, x: torch.Tensor, radius: float, n_directions: int = 25,
-                     directions: torch.Tensor | None = None, seed: int = 0, max_batch: int = 65_536) -> torch.Tensor:
+def local_complexity(model: nn.Module, # network whose activation modules are hooked (any `record_preactivations` model)
+                     x: torch.Tensor, # points (N, ...) in the model's input shape
+                     radius: float, # radius r of the cross-polytope around each point, in input units
+                     n_directions: int = 25, # number P of random orthonormal directions (when `directions` is None)
+                     directions: torch.Tensor | None = None, # (P, d) or (P, *input shape) directions; None: random
+                     seed: int = 0, # seed of the random directions
+                     max_batch: int = 65_536, # most vertices per forward pass (bounds memory)
+                    ) -> torch.Tensor: # int (N, n_hidden_layers)
     """Per-layer LC at each point of `x` (N, ...): for each hidden layer, the number of units whose pre-activation sign
     is not constant over the 2P vertices `x +- radius * v_p`; shape (N, n_hidden_layers)."""
     if not isinstance(model, nn.Module):
@@ -73,9 +83,14 @@ def local_complexity(model: nn.Module, x: torch.Tensor, radius: float, n_directi
     return torch.cat(counts)
 
 # %% ../../nbs/23_splines_complexity.ipynb #f44fecb6
-def local_complexity_map(model: nn.Module, domain: Sequence[Sequence[float]], radius: float, resolution: int = 100,
-                         plane: Plane | None = None, directions: torch.Tensor | None = None,
-                         input_shape: Sequence[int] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def local_complexity_map(model: nn.Module, # network whose activation modules are hooked
+                         domain: Sequence[Sequence[float]], # box ((u0, u1), (v0, v1)) in plane coordinates
+                         radius: float, # cross-polytope radius, in input units
+                         resolution: int = 100, # grid points per side
+                         plane: Plane | None = None, # the slice of input space; None: the input itself (2-D)
+                         directions: torch.Tensor | None = None, # (P, d) directions; None: the plane's basis
+                         input_shape: Sequence[int] | None = None, # reshape the flat grid inputs to (N, *input_shape)
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: # u (res,), v (res,), LC (res, res, L)
     """LC per layer on a `resolution` x `resolution` grid of the box `domain = ((u0, u1), (v0, v1))` of `plane` (None: the
     input is 2-D). Returns the grid's u and v coordinates and LC of shape (resolution, resolution, layers) [v, u]."""
     check_positive("resolution", resolution, integer=True)

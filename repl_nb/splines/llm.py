@@ -29,8 +29,13 @@ __all__ = ['FEATURE_NAMES', 'STDLIB_DOMAINS', 'JIGSAW_LABELS', 'tiny_model', 'lo
 # %% ../../nbs/24_splines_llm.ipynb #56921a7e
 def tiny_model(kind: str = "llama", # llama | gpt2 | bert
                seed: int = 0, # seed of the random weights
-               layers: int = 2, hidden: int = 16, intermediate: int = 24, heads: int = 4, vocab: int = 64,
-               context: int = 64) -> nn.Module:
+               layers: int = 2, # number of transformer blocks
+               hidden: int = 16, # model width (hidden size)
+               intermediate: int = 24, # units of each block's MLP
+               heads: int = 4, # attention heads (Llama: half as many key-value heads)
+               vocab: int = 64, # vocabulary size
+               context: int = 64, # most positions (max_position_embeddings / n_positions)
+              ) -> nn.Module:
     "A small random-weight Hugging Face model (eager attention, eval mode) for tests and examples."
     import transformers as T
     configs = {
@@ -94,7 +99,8 @@ def _is_linear(m: nn.Module) -> bool:
     return isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D"  # transformers' Conv1D: weight (in, out)
 
 # %% ../../nbs/24_splines_llm.ipynb #19d97c19
-def unit_rows(linear: nn.Module) -> torch.Tensor:
+def unit_rows(linear: nn.Module, # an `nn.Linear` or transformers' `Conv1D`
+             ) -> torch.Tensor: # (units, inputs), a view of the weight
     "The weight rows (units, inputs) of a Linear or of transformers' Conv1D (which stores the transpose)."
     return linear.weight if isinstance(linear, nn.Linear) else linear.weight.T
 
@@ -165,7 +171,8 @@ def find_mlps(model: nn.Module, # a Hugging Face model (encoder or decoder)
     return sites
 
 # %% ../../nbs/24_splines_llm.ipynb #91eee7e8
-def context_length(model: nn.Module) -> int | None:
+def context_length(model: nn.Module, # a Hugging Face model (reads its `config`)
+                  ) -> int | None:
     "The longest input the model's position embeddings allow (None: no limit recorded in its config)."
     config = model.config
     return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
@@ -247,7 +254,7 @@ class SplineFeatures:
     distance: list[torch.Tensor]  # per prompt (T_i, L): distance to the nearest region boundary
     embedding: torch.Tensor | None = None  # (N, d) mean last hidden state over the real tokens (extras=True)
     mlp_mean: torch.Tensor | None = None  # (N, sum of units) mean pre-activation of the L layers (extras=True)
-    names: tuple[str, ...] = FEATURE_NAMES
+    names: tuple[str, ...] = FEATURE_NAMES  # the 7 feature names, the last axis of `features`
 
     def flat(self) -> torch.Tensor:
         "(N, L * 7): one row of features per prompt, layer-major."
@@ -365,7 +372,7 @@ class AttentionID:
     support: list[torch.Tensor]  # per prompt (L, H, T_i): attended keys per head and query
     head_id: list[torch.Tensor]  # per prompt (L, H, T_i): min(k - 1, head_dim)
     layer_id: list[torch.Tensor]  # per prompt (L, T_i): min(sum over heads, width)
-    threshold: float
+    threshold: float  # the relative attention threshold the support was counted with
 
     def last(self) -> torch.Tensor:
         "(N, L): the layer ID at each prompt's last token (the token a decoder generates from)."

@@ -17,15 +17,15 @@ from ..core import ArgumentError, check_finite, check_positive
 from .affine import PiecewiseAffine, as_piecewise_affine
 
 # %% auto #0
-__all__ = ['Plane', 'plane_through', 'box_polygon', 'as_domain', 'clip_polygons', 'polygon_areas', 'polygon_moments',
+__all__ = ['Plane', 'box_polygon', 'plane_through', 'as_domain', 'clip_polygons', 'polygon_areas', 'polygon_moments',
            'Partition2D', 'partition_2d']
 
 # %% ../../nbs/21_splines_partition2d.ipynb #449003fa
 @dataclasses.dataclass
 class Plane:
     "An affine 2-D slice of input space: `origin` (d,), orthonormal or not `basis` (2, d)."
-    origin: torch.Tensor
-    basis: torch.Tensor
+    origin: torch.Tensor # the input (d,) at plane coordinates (0, 0); stored as float64
+    basis: torch.Tensor # (2, d): the inputs' steps along u and v; linearly independent rows
 
     def __post_init__(self):
         self.origin = torch.as_tensor(self.origin, dtype=torch.float64).flatten()
@@ -36,18 +36,33 @@ class Plane:
         if torch.linalg.matrix_rank(self.basis) < 2:
             raise ValueError("Plane basis vectors are parallel: the slice would be a line.")
 
-    def to_input(self, uv: torch.Tensor) -> torch.Tensor:
+    def to_input(self,
+                 uv: torch.Tensor, # plane coordinates (n, 2)
+                ) -> torch.Tensor: # float64 inputs (n, d)
         "Inputs (n, d) at plane coordinates `uv` (n, 2)."
         uv = torch.as_tensor(uv, dtype=torch.float64)
         return self.origin.to(uv.device) + uv @ self.basis.to(uv.device)
 
-    def to_plane(self, x: torch.Tensor) -> torch.Tensor:
+    def to_plane(self,
+                 x: torch.Tensor, # inputs (n, d), or (n, *shape) flattened to (n, d)
+                ) -> torch.Tensor: # float64 plane coordinates (n, 2)
         "Plane coordinates of the orthogonal projection of inputs `x` (n, d) (least squares for a non-orthonormal basis)."
         x = torch.as_tensor(x, dtype=torch.float64).flatten(1)
         return torch.linalg.lstsq(self.basis.T, (x - self.origin).T).solution.T
 
+# %% ../../nbs/21_splines_partition2d.ipynb #c403af26
+def box_polygon(box, # ((x0, x1), (y0, y1)) with x0 < x1 and y0 < y1
+               ) -> torch.Tensor: # float64 (4, 2), counter-clockwise from (x0, y0)
+    "The counter-clockwise vertices (4, 2) of the box `((x0, x1), (y0, y1))`."
+    (x0, x1), (y0, y1) = box
+    return torch.tensor([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=torch.float64)
+
 # %% ../../nbs/21_splines_partition2d.ipynb #1fc0c042
-def plane_through(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, margin: float = 0.5) -> tuple[Plane, torch.Tensor]:
+def plane_through(a: torch.Tensor, # first input (d,) or (*shape), flattened
+                  b: torch.Tensor, # second input: the u axis points from `a` to `b`
+                  c: torch.Tensor, # third input, not collinear with `a` and `b`
+                  margin: float = 0.5, # the box's half-width is the largest |coordinate| of a, b, c times (1 + margin)
+                 ) -> tuple[Plane, torch.Tensor]: # the plane and its square domain (4, 2)
     "An orthonormal plane through inputs `a, b, c` (centred at their mean) and a square domain (4, 2) holding all three."
     a, b, c = (torch.as_tensor(p, dtype=torch.float64).flatten() for p in (a, b, c))
     e1 = b - a
@@ -59,14 +74,9 @@ def plane_through(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, margin: flo
     half = uv.abs().max() * (1 + margin)
     return plane, box_polygon(((-half, half), (-half, half)))
 
-# %% ../../nbs/21_splines_partition2d.ipynb #c403af26
-def box_polygon(box) -> torch.Tensor:
-    "The counter-clockwise vertices (4, 2) of the box `((x0, x1), (y0, y1))`."
-    (x0, x1), (y0, y1) = box
-    return torch.tensor([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=torch.float64)
-
 # %% ../../nbs/21_splines_partition2d.ipynb #e1dbcb9d
-def as_domain(domain) -> torch.Tensor:
+def as_domain(domain, # a box ((x0, x1), (y0, y1)) or convex polygon vertices (V, 2), either orientation
+             ) -> torch.Tensor: # float64 (V, 2), counter-clockwise
     "A convex polygon (V, 2), counter-clockwise, from vertices or a box `((x0, x1), (y0, y1))`."
     try:
         d = torch.as_tensor(domain, dtype=torch.float64)
@@ -91,7 +101,10 @@ def _next_index(counts: torch.Tensor, V: int) -> torch.Tensor:
     return torch.where(i + 1 < counts[:, None], i + 1, torch.zeros_like(i))
 
 # %% ../../nbs/21_splines_partition2d.ipynb #e76f76af
-def clip_polygons(verts: torch.Tensor, counts: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def clip_polygons(verts: torch.Tensor, # convex polygons (P, V, 2), counter-clockwise, zero-padded
+                  counts: torch.Tensor, # (P,) number of valid vertices of each polygon
+                  s: torch.Tensor, # (P, V) signed value of each polygon's line at its vertices
+                 ) -> tuple[torch.Tensor, torch.Tensor]: # the kept parts (P, V', 2) and their counts (P,)
     "The parts `s >= 0` of convex polygons `verts` (P, V, 2) with `counts` vertices, `s` (P, V) snapped to 0 on the line."
     P, V, _ = verts.shape
     valid = torch.arange(V, device=verts.device) < counts[:, None]
@@ -121,12 +134,16 @@ def _cross_terms(verts, counts):
     return local, nxt, cross
 
 # %% ../../nbs/21_splines_partition2d.ipynb #9f094692
-def polygon_areas(verts: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+def polygon_areas(verts: torch.Tensor, # polygons (P, V, 2), counter-clockwise, zero-padded
+                  counts: torch.Tensor, # (P,) number of valid vertices of each polygon
+                 ) -> torch.Tensor: # (P,)
     "Areas of counter-clockwise polygons (shoelace formula)."
     return _cross_terms(verts, counts)[2].sum(1) / 2
 
 # %% ../../nbs/21_splines_partition2d.ipynb #8afa577a
-def polygon_moments(verts: torch.Tensor, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def polygon_moments(verts: torch.Tensor, # polygons (P, V, 2), counter-clockwise, zero-padded
+                    counts: torch.Tensor, # (P,) number of valid vertices of each polygon
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     "Area (P,), centroid (P, 2) and covariance (P, 2, 2) of the uniform distribution on each polygon."
     local, nxt, cross = _cross_terms(verts, counts)
     area = cross.sum(1) / 2
@@ -145,16 +162,17 @@ class Partition2D:
     "The linear regions of a network on a 2-D domain: polygons (padded), activation codes and output affine maps."
     vertices: torch.Tensor  # (R, V, 2) plane coordinates, counter-clockwise, padded
     counts: torch.Tensor  # (R,) vertices per polygon
-    codes: torch.Tensor  # bool (R, n_hidden)
+    codes: torch.Tensor  # bool (R, n_hidden): each region's activation code
     output_linear: torch.Tensor  # (R, n_outputs, 2): d output / d (u, v) in each region
     output_offset: torch.Tensor  # (R, n_outputs): output at (u, v) = (0, 0) of each region's affine map
-    domain: torch.Tensor  # (V, 2)
-    plane: Plane
-    network: PiecewiseAffine
+    domain: torch.Tensor  # (V, 2) the partitioned convex polygon, counter-clockwise
+    plane: Plane  # the slice of input space the plane coordinates live on
+    network: PiecewiseAffine  # the partitioned network
     _boundary: torch.Tensor | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_regions(self) -> int:
+        "Number of regions R."
         return len(self.counts)
 
     @property
@@ -163,9 +181,11 @@ class Partition2D:
         return [v[:n] for v, n in zip(self.vertices.cpu(), self.counts.tolist())]
 
     def areas(self) -> torch.Tensor:
+        "Area of each region (R,), in plane units."
         return polygon_areas(self.vertices, self.counts)
 
     def centroids(self) -> torch.Tensor:
+        "Centroid of each region (R, 2), in plane coordinates."
         return polygon_moments(self.vertices, self.counts)[1]
 
     def region_stats(self) -> dict[str, torch.Tensor]:
@@ -175,12 +195,17 @@ class Partition2D:
         ecc = torch.sqrt(1 - eig[:, 0] / eig[:, 1].clamp_min(1e-300))
         return {"area": area, "n_vertices": self.counts, "eccentricity": ecc}
 
-    def outputs_at(self, uv: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+    def outputs_at(self,
+                   uv: torch.Tensor, # plane points (n, 2)
+                   regions: torch.Tensor, # (n,) index of the region whose affine map each point goes through
+                  ) -> torch.Tensor: # (n, n_outputs)
         "Outputs at plane points `uv` (n, 2) through the affine maps of `regions` (n,) (exact inside each region)."
         uv = uv.to(self.output_linear)
         return torch.einsum("nox,nx->no", self.output_linear[regions], uv) + self.output_offset[regions]
 
-    def decision_boundary(self, chunk: int = 4096) -> torch.Tensor:
+    def decision_boundary(self,
+                          chunk: int = 4096, # regions processed at once (bounds memory, not the result)
+                         ) -> torch.Tensor: # segments (S, 2, 2) in plane coordinates
         """Segments (S, 2, 2) of the decision boundary: the zero level set of a single output, or, for several outputs,
         the points where the arg-max changes (f_i = f_j >= every other output). Computed once, then kept."""
         if self._boundary is None:
@@ -313,8 +338,14 @@ def _split_by_layer(regions: _Regions, lin, off, tol, diam, chunk_units, bar):
         bar.set_postfix(regions=regions.n, refresh=False)
 
 # %% ../../nbs/21_splines_partition2d.ipynb #c3e8b5d9
-def partition_2d(model, domain, plane: Plane | None = None, input_shape: Sequence[int] | None = None,
-                 tol: float = 1e-10, chunk_units: int = 256, progress: bool | None = None) -> Partition2D:
+def partition_2d(model, # ReLU / leaky-ReLU `nn.Module`, or its `PiecewiseAffine` view
+                 domain, # box ((u0, u1), (v0, v1)) or convex polygon (V, 2), in plane coordinates
+                 plane: Plane | None = None, # the slice of input space; None: the input itself (2-D only)
+                 input_shape: Sequence[int] | None = None, # shape of one input, e.g. (C, H, W); None: inferred
+                 tol: float = 1e-10, # distance (relative to the domain's diameter) at which a vertex is on a line
+                 chunk_units: int = 256, # units whose lines are tested against all polygons at once
+                 progress: bool | None = None, # tqdm bar; None: only for networks of >= 2000 hidden units
+                ) -> Partition2D:
     """Exact partition of `domain` (convex polygon (V, 2) in plane coordinates, or a box) into the linear regions of
     `model` on `plane` (None: the input is 2-D). Regions are the distinct hidden-unit activation codes."""
     check_positive("tol", tol); check_positive("chunk_units", chunk_units, integer=True)
