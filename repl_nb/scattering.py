@@ -211,7 +211,7 @@ class GlitchMixture:
     "A synthetic record: `mixture = glitches + background + noise`, each (n_samples,), and the glitch onsets."
     mixture: torch.Tensor # what is observed: the sum of the three sources
     glitches: torch.Tensor # the transient pulses (non-negative)
-    background: torch.Tensor # the 1/f background with slow volatility, unit std
+    background: torch.Tensor # the 1/f^slope background with slow volatility, unit std
     noise: torch.Tensor # white instrument noise
     onsets: torch.Tensor # sample index of each glitch's onset (n_glitches,)
 
