@@ -30,7 +30,7 @@ __all__ = ['PENALTIES', 'EXPRESSION_VOCAB', 'EXPRESSION_LENGTH', 'TARGET_EXPRESS
            'LatentError', 'latent_dim_of', 'check_latents', 'decoder_jacobian', 'scales_score', 'prior_log_density',
            'decoded_log_likelihood', 'make_penalty', 'parse_expression', 'evaluate_expression', 'expression_objective',
            'sample_expressions', 'encode_texts', 'decode_tokens', 'expression_dataset', 'SequenceVAE', 'vae_terms',
-           'vae_objective', 'VAEMonitor', 'expression_validity', 'MoleculeFileError', 'tokenize_smiles',
+           'vae_objective', 'expression_validity', 'VAEMonitor', 'MoleculeFileError', 'tokenize_smiles',
            'tokenize_selfies', 'load_molecules', 'build_vocab', 'molecule_objective', 'gradient_ascent', 'ExactGP',
            'log_expected_improvement', 'LatentTask', 'expression_task', 'LSORun', 'lso_gradient_ascent',
            'lso_bayes_opt', 'auroc', 'auroc_interval', 'LatentSlice', 'latent_slice']
@@ -40,7 +40,8 @@ class LatentError(ValueError):
     "Latents of the wrong shape or size, or holding NaN / infinite values."
 
 # %% ../nbs/60_lso.ipynb #9df82f39
-def latent_dim_of(decoder: nn.Module) -> int:
+def latent_dim_of(decoder: nn.Module, # a decoder of latents (N, d), e.g. an MLP
+                 ) -> int:
     "The latent size a decoder expects: its `latent_dim` attribute, else the input size of its first `nn.Linear`."
     if isinstance(getattr(decoder, "latent_dim", None), int):
         return decoder.latent_dim
@@ -141,12 +142,15 @@ def scales_score(decoder: nn.Module, # latents (N, d) -> logits (N, L, V) or (N,
     return torch.cat([_scales_chunk(decoder, chunk, prior) for chunk in z.split(chunk_size)])
 
 # %% ../nbs/60_lso.ipynb #73be01b6
-def prior_log_density(z: torch.Tensor) -> torch.Tensor:
+def prior_log_density(z: torch.Tensor, # latents (N, d)
+                     ) -> torch.Tensor:
     "log N(z; 0, I) without its constant: -|z|^2 / 2, (N,)."
     return -0.5 * z.pow(2).sum(1)
 
 # %% ../nbs/60_lso.ipynb #633999b8
-def decoded_log_likelihood(decoder: nn.Module, z: torch.Tensor) -> torch.Tensor:
+def decoded_log_likelihood(decoder: nn.Module, # latents (N, d) -> logits (N, L, V) or (N, V)
+                           z: torch.Tensor, # latents (N, d)
+                          ) -> torch.Tensor:
     "Log-probability of the argmax decoding under the decoder's own categorical outputs: sum_t max_v log p_tv, (N,)."
     check_latents(z, latent_dim_of(decoder))
     logits = _as_sequence_logits(decoder(z), len(z))
@@ -231,7 +235,9 @@ def parse_expression(text: str): # an expression string, e.g. "x*sin(x)"
         return None
 
 # %% ../nbs/60_lso.ipynb #2ac98517
-def evaluate_expression(tree, grid: np.ndarray) -> np.ndarray:
+def evaluate_expression(tree, # an expression tree from `parse_expression` (not None)
+                        grid: np.ndarray, # the values of x, any shape
+                       ) -> np.ndarray: # same shape as `grid`
     "Values of a parsed expression on `grid` (float64; inf / NaN where it overflows)."
     if isinstance(tree, str):
         return grid.copy() if tree == "x" else np.full_like(grid, float(tree))
@@ -260,7 +266,7 @@ def expression_objective(texts: Sequence[str], # expression strings (already cut
 
 # %% ../nbs/60_lso.ipynb #22d6754c
 def sample_expressions(n: int, # distinct expressions wanted
-                       seed: int = 0,
+                       seed: int = 0, # seeds numpy's generator: same seed, same list
                        max_productions: int = 15, # the authors' data set: derivations of at most 15 productions
                        max_length: int = EXPRESSION_LENGTH, # characters
                        p_binary: float = 0.4, # P(S -> S op T)
@@ -303,8 +309,11 @@ def sample_expressions(n: int, # distinct expressions wanted
     return list(found)
 
 # %% ../nbs/60_lso.ipynb #6c56e796
-def encode_texts(texts: Sequence[str], vocab: Sequence[str] = EXPRESSION_VOCAB, length: int = EXPRESSION_LENGTH,
-                 tokenize: Callable[[str], list[str]] = list) -> torch.Tensor:
+def encode_texts(texts: Sequence[str], # N strings
+                 vocab: Sequence[str] = EXPRESSION_VOCAB, # the tokens; the last one ends / pads a sequence
+                 length: int = EXPRESSION_LENGTH, # positions per sequence (L)
+                 tokenize: Callable[[str], list[str]] = list, # text -> tokens; `list` splits it into characters
+                ) -> torch.Tensor:
     "Token indices (N, length), padded with the vocabulary's last symbol (the end); errors name the text and token."
     index = {t: i for i, t in enumerate(vocab)}
     out = torch.full((len(texts), length), len(vocab) - 1, dtype=torch.long)
@@ -319,7 +328,10 @@ def encode_texts(texts: Sequence[str], vocab: Sequence[str] = EXPRESSION_VOCAB, 
     return out
 
 # %% ../nbs/60_lso.ipynb #54a641f9
-def decode_tokens(tokens: torch.Tensor, vocab: Sequence[str] = EXPRESSION_VOCAB, join: str = "") -> list[str]:
+def decode_tokens(tokens: torch.Tensor, # token indices (N, L) into `vocab`
+                  vocab: Sequence[str] = EXPRESSION_VOCAB, # the tokens; the last one is the end symbol
+                  join: str = "", # put between tokens ("" for characters and SELFIES symbols)
+                 ) -> list[str]:
     "Texts of token indices (N, L), each cut at its first end symbol (the vocabulary's last)."
     end = len(vocab) - 1
     texts = []
@@ -330,8 +342,8 @@ def decode_tokens(tokens: torch.Tensor, vocab: Sequence[str] = EXPRESSION_VOCAB,
 
 # %% ../nbs/60_lso.ipynb #273b2744
 def expression_dataset(n: int, # expressions (train + test)
-                       seed: int = 0,
-                       test_fraction: float = 0.1,
+                       seed: int = 0, # seeds the sampling and the train / test split
+                       test_fraction: float = 0.1, # share of the expressions held out as the test set
                       ) -> Dataset:
     "Sampled expressions as token indices (x) with their objective values (y), split into train and test."
     texts = sample_expressions(n, seed=seed)
@@ -346,8 +358,14 @@ def expression_dataset(n: int, # expressions (train + test)
 class SequenceVAE(nn.Module):
     "GRU encoder -> Gaussian posterior over latents; ReLU MLP decoder latents -> logits (N, length, vocab_size)."
 
-    def __init__(self, vocab_size: int, length: int, latent_dim: int = 8, hidden: int = 128, embed: int = 32,
-                 decoder_widths: Sequence[int] = (256, 256)):
+    def __init__(self,
+                 vocab_size: int, # tokens in the vocabulary (V)
+                 length: int, # positions per sequence (L)
+                 latent_dim: int = 8, # size of the latent space (d)
+                 hidden: int = 128, # the GRU encoder's hidden size
+                 embed: int = 32, # the token embedding's size
+                 decoder_widths: Sequence[int] = (256, 256), # hidden widths of the ReLU MLP decoder
+                ):
         super().__init__()
         self.vocab_size, self.length, self.latent_dim = vocab_size, length, latent_dim
         self.embed = nn.Embedding(vocab_size, embed)
@@ -357,26 +375,34 @@ class SequenceVAE(nn.Module):
                                      nn.Unflatten(1, (length, vocab_size)))
         self.decoder.latent_dim = latent_dim
 
-    def encode(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self,
+               tokens: torch.Tensor, # token indices (N, length)
+              ) -> tuple[torch.Tensor, torch.Tensor]:
         "Posterior mean and log-variance (N, latent_dim) of token sequences (N, length)."
         _, last = self.gru(self.embed(tokens))
         mu, log_var = self.to_posterior(last[0]).chunk(2, -1)
         return mu, log_var.clamp(-12, 6)
 
-    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self,
+                tokens: torch.Tensor, # token indices (N, length)
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         "Logits of a posterior sample (the mean in eval mode), with the posterior's mean and log-variance."
         mu, log_var = self.encode(tokens)
         z = mu + torch.randn_like(mu) * (0.5 * log_var).exp() if self.training else mu
         return self.decoder(z), mu, log_var
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self,
+               z: torch.Tensor, # latents (N, latent_dim)
+              ) -> torch.Tensor:
         "Argmax token indices (N, length) of latents (N, latent_dim)."
         check_latents(z, self.latent_dim)
         return self.decoder(z).argmax(-1)
 
 # %% ../nbs/60_lso.ipynb #a8cf008e
-def vae_terms(model: SequenceVAE, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+def vae_terms(model: SequenceVAE, # the VAE; a posterior sample in train mode, the mean in eval mode
+              tokens: torch.Tensor, # token indices (N, length)
+             ) -> dict[str, torch.Tensor]: # scalars "recon" and "kl"
     "Reconstruction cross-entropy (summed over positions) and KL to N(0, I), each averaged over the batch."
     logits, mu, log_var = model(tokens)
     recon = F.cross_entropy(logits.flatten(0, 1), tokens.flatten(), reduction="sum") / len(tokens)
@@ -384,23 +410,38 @@ def vae_terms(model: SequenceVAE, tokens: torch.Tensor) -> dict[str, torch.Tenso
     return {"recon": recon, "kl": kl}
 
 # %% ../nbs/60_lso.ipynb #a5dba4e2
-def vae_objective(beta: float = 0.1) -> Callable:
+def vae_objective(beta: float = 0.1, # weight of the KL term (the paper: 0.05, 0.1 or 1)
+                 ) -> Callable: # (model, x, y) -> scalar loss
     "A `repl_nb.train.fit` objective: cross-entropy + beta * KL (the targets y are unused)."
     def objective(model, x, y):
         terms = vae_terms(model, x)
         return terms["recon"] + beta * terms["kl"]
     return objective
 
+# %% ../nbs/60_lso.ipynb #ea2b0d59
+def expression_validity(texts: Sequence[str], # expression strings
+                       ) -> np.ndarray: # bool (N,)
+    "Whether the grammar derives each text."
+    return np.array([parse_expression(t) is not None for t in texts])
+
 # %% ../nbs/60_lso.ipynb #4dfc255b
 class VAEMonitor(Callback):
     "At each checkpoint: test reconstruction (token and whole-sequence accuracy) and prior samples' valid fraction."
 
-    def __init__(self, tokens_test: torch.Tensor, is_valid: Callable[[list[str]], np.ndarray] | None = None,
-                 n_prior: int = 500, seed: int = 0, vocab: Sequence[str] = EXPRESSION_VOCAB):
+    def __init__(self,
+                 tokens_test: torch.Tensor, # held-out token indices (N, length)
+                 is_valid: Callable[[list[str]], np.ndarray] | None = None, # texts -> bool mask; None: skip prior
+                 n_prior: int = 500, # latents drawn from N(0, I) and decoded
+                 seed: int = 0, # seeds the prior draws (the same latents at every checkpoint)
+                 vocab: Sequence[str] = EXPRESSION_VOCAB, # to turn decoded tokens into texts
+                ):
         self.tokens, self.is_valid, self.vocab = tokens_test, is_valid, vocab
         self.n_prior, self.seed = n_prior, seed
 
-    def on_checkpoint(self, ctx) -> dict:
+    def on_checkpoint(self,
+                      ctx, # the `fit` context: its model and device are used
+                     ) -> dict:
+        "Token and sequence accuracy on the test tokens, and the prior samples' valid fraction if `is_valid` is set."
         model = ctx.model.eval()
         with torch.no_grad():
             pred = model(self.tokens.to(ctx.device))[0].argmax(-1).cpu()
@@ -412,11 +453,6 @@ class VAEMonitor(Callback):
             record["prior_valid"] = float(np.mean(self.is_valid(texts)))
         return record
 
-# %% ../nbs/60_lso.ipynb #ea2b0d59
-def expression_validity(texts: Sequence[str]) -> np.ndarray:
-    "Whether the grammar derives each text."
-    return np.array([parse_expression(t) is not None for t in texts])
-
 # %% ../nbs/60_lso.ipynb #47a7eee6
 SMILES_TOKEN = re.compile(r"(\[[^\]]+]|Br?|Cl?|N|O|S|P|F|I|b|c|n|o|s|p|\(|\)|\.|=|#|-|\+|\\|/|:|~|@|\?|>|\*|\$|%[0-9]{2}|[0-9])")
 SELFIES_TOKEN = re.compile(r"\[[^\[\]]+\]")
@@ -426,7 +462,8 @@ class MoleculeFileError(ValueError):
     "A molecule file whose line is not a SMILES / SELFIES string."
 
 # %% ../nbs/60_lso.ipynb #9c1867f4
-def tokenize_smiles(text: str) -> list[str]:
+def tokenize_smiles(text: str, # one SMILES string, e.g. "CC(=O)O"
+                   ) -> list[str]:
     "Atom-level SMILES tokens; ValueError if some characters are not SMILES."
     tokens = SMILES_TOKEN.findall(text)
     if "".join(tokens) != text:
@@ -434,7 +471,8 @@ def tokenize_smiles(text: str) -> list[str]:
     return tokens
 
 # %% ../nbs/60_lso.ipynb #310f1911
-def tokenize_selfies(text: str) -> list[str]:
+def tokenize_selfies(text: str, # one SELFIES string, e.g. "[C][=O]"
+                    ) -> list[str]:
     "SELFIES symbols ('[C]', '[=O]', '[Branch1]', ...); ValueError if anything lies outside brackets."
     tokens = SELFIES_TOKEN.findall(text)
     if "".join(tokens) != text or not tokens:
@@ -473,7 +511,8 @@ def load_molecules(path: Path | str, # a .smi / .txt (SMILES) or .self / .selfie
     return texts, tokens
 
 # %% ../nbs/60_lso.ipynb #790046ed
-def build_vocab(token_lists: Sequence[Sequence[str]]) -> tuple[str, ...]:
+def build_vocab(token_lists: Sequence[Sequence[str]], # the tokens of each text, e.g. from `load_molecules`
+               ) -> tuple[str, ...]:
     "Sorted distinct tokens, then the end symbol ' ' last (the convention of `encode_texts`)."
     return tuple(sorted({t for tokens in token_lists for t in tokens} - {" "})) + (" ",)
 
@@ -501,10 +540,10 @@ def molecule_objective(smiles: Sequence[str], # SMILES strings
 # %% ../nbs/60_lso.ipynb #154712f1
 def gradient_ascent(objective: Callable[[torch.Tensor], torch.Tensor], # latents (N, d) -> values (N,), differentiable
                     z0: torch.Tensor, # starting latents (N, d)
-                    steps: int = 10,
+                    steps: int = 10, # gradient steps
                     lr: float = 0.1, # step length (normalised steps) or size (plain steps)
                     penalty: Callable[[torch.Tensor], torch.Tensor] | None = None, # added as weight * penalty(z)
-                    weight: float = 1.0,
+                    weight: float = 1.0, # the penalty's weight
                     normalize: bool = True, # unit-length gradient steps
                    ) -> torch.Tensor:
     "Trajectories (steps + 1, N, d) of gradient ascent on objective(z) + weight * penalty(z)."
@@ -528,7 +567,13 @@ def gradient_ascent(objective: Callable[[torch.Tensor], torch.Tensor], # latents
 class ExactGP:
     "Exact GP regression (ARD RBF kernel + noise, float64), hyper-parameters by maximum marginal likelihood."
 
-    def __init__(self, X: torch.Tensor, y: torch.Tensor, steps: int = 100, lr: float = 0.05, min_noise: float = 1e-4):
+    def __init__(self,
+                 X: torch.Tensor, # training inputs (N, d)
+                 y: torch.Tensor, # targets (N,), standardised inside
+                 steps: int = 100, # Adam steps on the log marginal likelihood
+                 lr: float = 0.05, # Adam's learning rate (on log hyper-parameters)
+                 min_noise: float = 1e-4, # floor of the noise variance (standardised units), keeps K invertible
+                ):
         self.X = X.detach().double()
         y = y.detach().double()
         self.y_mean, self.y_std = y.mean(), y.std().clamp_min(1e-9)
@@ -545,12 +590,17 @@ class ExactGP:
             opt.step()
         self._cache()
 
-    def kernel(self, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    def kernel(self,
+               A: torch.Tensor, # inputs (N, d)
+               B: torch.Tensor, # inputs (M, d)
+              ) -> torch.Tensor:
+        "ARD RBF kernel matrix (N, M) with the fitted length scales and output scale."
         ls = self.log_lengthscale.exp()
         return self.log_scale.exp() * torch.exp(-0.5 * torch.cdist(A / ls, B / ls).pow(2))
 
     @property
     def noise(self) -> torch.Tensor:
+        "The fitted noise variance (standardised units), at least `min_noise`."
         return self.log_noise.exp() + self.min_noise
 
     def log_marginal_likelihood(self) -> torch.Tensor:
@@ -568,7 +618,9 @@ class ExactGP:
         for p in (self.log_lengthscale, self.log_scale, self.log_noise):
             p.requires_grad_(False)
 
-    def posterior(self, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def posterior(self,
+                  Z: torch.Tensor, # inputs (N, d), cast to float64
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
         "Posterior mean and variance of the latent function at Z (N, d), in the targets' units; differentiable in Z."
         Ks = self.kernel(Z.double(), self.X)
         mean = Ks @ self.alpha
@@ -577,7 +629,10 @@ class ExactGP:
         return self.y_mean + self.y_std * mean, self.y_std**2 * var
 
 # %% ../nbs/60_lso.ipynb #05b671e7
-def log_expected_improvement(mean: torch.Tensor, var: torch.Tensor, best: float | torch.Tensor) -> torch.Tensor:
+def log_expected_improvement(mean: torch.Tensor, # posterior mean (N,)
+                             var: torch.Tensor, # posterior variance (N,), positive
+                             best: float | torch.Tensor, # the incumbent: the best value observed so far
+                            ) -> torch.Tensor: # (N,)
     "log E[max(f - best, 0)] for f ~ N(mean, var), stable for means far below `best`."
     sigma = var.sqrt()
     u = (mean - best) / sigma
@@ -593,12 +648,14 @@ def log_expected_improvement(mean: torch.Tensor, var: torch.Tensor, best: float 
 @dataclasses.dataclass
 class LatentTask:
     "A decoder and a black box on its latents: `evaluate(z) -> (values (N,) with NaN for invalid, valid (N,))`."
-    decoder: nn.Module
-    evaluate: Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]
+    decoder: nn.Module # latents (N, d) -> logits: the penalties' decoder and the latent size
+    evaluate: Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]] # latents -> (values, valid), each (N,)
     describe: Callable[[torch.Tensor], list[str]] | None = None  # latents -> decoded texts, for tables
 
 # %% ../nbs/60_lso.ipynb #a6ecceef
-def expression_task(vae: SequenceVAE, target: str = TARGET_EXPRESSION) -> LatentTask:
+def expression_task(vae: SequenceVAE, # a VAE trained on `EXPRESSION_VOCAB` token sequences
+                    target: str = TARGET_EXPRESSION, # the expression the objective compares to
+                   ) -> LatentTask:
     "The arithmetic-expression black box on the latents of a trained `SequenceVAE`."
     describe = lambda z: decode_tokens(vae.decode(z.to(next(vae.parameters()).device).float()).cpu())
     return LatentTask(vae.decoder, lambda z: expression_objective(describe(z), target), describe)
@@ -607,10 +664,10 @@ def expression_task(vae: SequenceVAE, target: str = TARGET_EXPRESSION) -> Latent
 @dataclasses.dataclass
 class LSORun:
     "What one LSO run proposed: latents (T, N, d) per step or round, their values (NaN if invalid) and validity."
-    z: torch.Tensor
-    values: np.ndarray
-    valid: np.ndarray
-    start_best: float
+    z: torch.Tensor # proposed latents (T, N, d): T steps or rounds of N latents
+    values: np.ndarray # black-box values (T, N), NaN where invalid
+    valid: np.ndarray # bool (T, N)
+    start_best: float # the best value of the start data
 
     def summary(self) -> dict:
         "Best valid value found (or the start's best), valid fraction, and mean value of the valid proposals."
@@ -628,9 +685,17 @@ def _check_start(task: LatentTask, z0: torch.Tensor, y0: torch.Tensor) -> None:
                          "objects: keep = torch.isfinite(y0); z0, y0 = z0[keep], y0[keep].")
 
 # %% ../nbs/60_lso.ipynb #e560cb57
-def lso_gradient_ascent(task: LatentTask, z0: torch.Tensor, y0: torch.Tensor, *, n_starts: int = 10,
-                        steps: int = 10, lr: float = 0.2, penalty: str = "none", weight: float = 1.0,
-                        gp_steps: int = 100) -> LSORun:
+def lso_gradient_ascent(task: LatentTask, # the decoder and the black box
+                        z0: torch.Tensor, # start latents (M, d): encoded objects of known value
+                        y0: torch.Tensor, # their values (M,), all finite
+                        *,
+                        n_starts: int = 10, # trajectories, from the best `n_starts` start latents
+                        steps: int = 10, # ascent steps; the black box sees every step's latents
+                        lr: float = 0.2, # length of each (normalised) step
+                        penalty: str = "none", # one of `PENALTIES`
+                        weight: float = 1.0, # the penalty's weight
+                        gp_steps: int = 100, # Adam steps fitting the GP surrogate
+                       ) -> LSORun:
     "Gradient ascent on a GP surrogate's mean from the best `n_starts` start latents; the black box at every step."
     _check_start(task, z0, y0)
     gp = ExactGP(z0, y0, steps=gp_steps)
@@ -641,9 +706,21 @@ def lso_gradient_ascent(task: LatentTask, z0: torch.Tensor, y0: torch.Tensor, *,
     return LSORun(path, values.reshape(steps, -1), valid.reshape(steps, -1), float(y0.max()))
 
 # %% ../nbs/60_lso.ipynb #cd06b99b
-def lso_bayes_opt(task: LatentTask, z0: torch.Tensor, y0: torch.Tensor, *, rounds: int = 5, batch: int = 5,
-                  penalty: str = "none", weight: float = 1.0, n_random: int = 20, ascent_steps: int = 30,
-                  lr: float = 0.05, gp_steps: int = 100, seed: int = 0, progress: bool = False) -> LSORun:
+def lso_bayes_opt(task: LatentTask, # the decoder and the black box
+                  z0: torch.Tensor, # start latents (M, d): encoded objects of known value
+                  y0: torch.Tensor, # their values (M,), all finite
+                  *,
+                  rounds: int = 5, # BO rounds (one GP fit each)
+                  batch: int = 5, # latents evaluated per round
+                  penalty: str = "none", # one of `PENALTIES`
+                  weight: float = 1.0, # the penalty's weight
+                  n_random: int = 20, # prior draws added to the acquisition's ascent starts
+                  ascent_steps: int = 30, # plain gradient steps maximising the acquisition
+                  lr: float = 0.05, # their step size
+                  gp_steps: int = 100, # Adam steps fitting the GP surrogate
+                  seed: int = 0, # seeds the random starts
+                  progress: bool = False, # a progress bar over rounds
+                 ) -> LSORun:
     "Batch BO with log EI (+ weight * penalty) in latent space; returns the proposals of every round."
     from tqdm.auto import tqdm
     _check_start(task, z0, y0)
@@ -670,7 +747,9 @@ def lso_bayes_opt(task: LatentTask, z0: torch.Tensor, y0: torch.Tensor, *, round
     return LSORun(torch.stack(proposals), np.stack(values), np.stack(valids), float(y0.max()))
 
 # %% ../nbs/60_lso.ipynb #401181ac
-def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+def auroc(scores: np.ndarray, # (N,), higher = more likely positive
+          labels: np.ndarray, # bool (N,), True = positive
+         ) -> float:
     "Area under the ROC curve of `scores` for boolean `labels` (ties count one half); NaN if one class is empty."
     scores, labels = np.asarray(scores, float), np.asarray(labels, bool)
     pos, neg = scores[labels], scores[~labels]
@@ -681,7 +760,12 @@ def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 # %% ../nbs/60_lso.ipynb #1187ba90
-def auroc_interval(scores: np.ndarray, labels: np.ndarray, n_boot: int = 500, level: float = 0.95, seed: int = 0) -> dict:
+def auroc_interval(scores: np.ndarray, # (N,), higher = more likely positive
+                   labels: np.ndarray, # bool (N,), True = positive
+                   n_boot: int = 500, # bootstrap resamples
+                   level: float = 0.95, # the interval's coverage
+                   seed: int = 0, # seeds the resampling
+                  ) -> dict: # auroc, lo, hi, n (latents), n_valid (positives)
     "AUROC with a percentile bootstrap interval (resampling latents)."
     rng = np.random.default_rng(seed)
     scores, labels = np.asarray(scores, float), np.asarray(labels, bool)
@@ -695,17 +779,24 @@ def auroc_interval(scores: np.ndarray, labels: np.ndarray, n_boot: int = 500, le
 @dataclasses.dataclass
 class LatentSlice:
     "ScaLES on a grid of a latent plane: `u` (nu,), `v` (nv,), `scores` (nv, nu), and the plane."
-    plane: Plane
-    u: torch.Tensor
-    v: torch.Tensor
-    scores: torch.Tensor
+    plane: Plane # the latent plane (origin and orthonormal basis)
+    u: torch.Tensor # grid coordinates along the plane's first axis (nu,)
+    v: torch.Tensor # grid coordinates along its second axis (nv,)
+    scores: torch.Tensor # ScaLES at the grid points (nv, nu)
 
-    def project(self, z: torch.Tensor) -> torch.Tensor:
+    def project(self,
+                z: torch.Tensor, # latents (..., d)
+               ) -> torch.Tensor:
         "Plane coordinates (..., 2) of latents (..., d) (orthogonal projection; the plane's basis is orthonormal)."
         return (z.double() - self.plane.origin) @ self.plane.basis.T
 
 # %% ../nbs/60_lso.ipynb #15f43571
-def latent_slice(decoder: nn.Module, plane: Plane, extent: float, n: int = 60, **score_kwargs) -> LatentSlice:
+def latent_slice(decoder: nn.Module, # latents (N, d) -> logits, as for `scales_score`
+                 plane: Plane, # a plane in latent space, e.g. from `plane_through`
+                 extent: float, # half-width of the square grid, in plane coordinates
+                 n: int = 60, # grid points per axis
+                 **score_kwargs, # passed to `scales_score` (prior, dtype, piecewise_affine, chunk_size)
+                ) -> LatentSlice:
     "ScaLES of `decoder` on an n x n grid of plane coordinates in [-extent, extent]^2."
     u = torch.linspace(-extent, extent, n, dtype=torch.float64)
     uu, vv = torch.meshgrid(u, u, indexing="xy")

@@ -23,7 +23,7 @@ TRAJECTORY_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")
 
 def latent_slice_figure(slice_: LatentSlice, # ScaLES on a grid of a latent plane
                         trajectories: Mapping[str, torch.Tensor] | None = None, # name -> latents (T, d) or (T, N, d)
-                        title: str = "ScaLES on a latent slice",
+                        title: str = "ScaLES on a latent slice", # the figure's title
                         clip: tuple[float, float] = (0.02, 0.98), # colour range: these quantiles of the finite scores
                        ) -> go.Figure:
     "Heatmap of ScaLES over a latent plane, with optimiser trajectories projected onto it (start: circle, end: star)."
@@ -55,8 +55,14 @@ def latent_slice_figure(slice_: LatentSlice, # ScaLES on a grid of a latent plan
 class LatentSliceExplorer:
     "ipywidgets: pick a start latent, the ScaLES weight and the number of steps; see both trajectories on a ScaLES slice."
 
-    def __init__(self, decoder: torch.nn.Module, objective: Callable[[torch.Tensor], torch.Tensor], starts: torch.Tensor,
-                 penalty: Callable[[torch.Tensor], torch.Tensor], lr: float = 0.3, grid: int = 40):
+    def __init__(self,
+                 decoder: torch.nn.Module, # latents (N, d) -> logits: the decoder whose ScaLES is drawn
+                 objective: Callable[[torch.Tensor], torch.Tensor], # latents (N, d) -> values (N,), maximised
+                 starts: torch.Tensor, # start latents (M, d); the "start" slider picks one
+                 penalty: Callable[[torch.Tensor], torch.Tensor], # the constraint, e.g. ScaLES of `decoder`
+                 lr: float = 0.3, # length of each (normalised) ascent step
+                 grid: int = 40, # grid points per axis of the slice
+                ):
         import ipywidgets as W
         self.decoder, self.objective, self.starts, self.penalty = decoder, objective, starts, penalty
         self.lr, self.grid = lr, grid

@@ -27,7 +27,7 @@ from .train import fit
 # %% auto #0
 __all__ = ['XI0', 'BANDWIDTH', 'SignalError', 'min_length', 'max_octaves', 'check_signal', 'morlet_bank', 'wavelet_transform',
            'phase_env_pairs', 'envelope_triples', 'ScatteringCovariances', 'scattering_covariances',
-           'white_noise_power', 'phase_randomized', 'pulse_train', 'GlitchMixture', 'glitch_mixture', 'sliding_windows',
+           'white_noise_power', 'pulse_train', 'phase_randomized', 'GlitchMixture', 'glitch_mixture', 'sliding_windows',
            'snr_db', 'correlation', 'median_filter_glitches', 'wavelet_threshold_glitches', 'ica_glitches',
            'NestedFeatures', 'nested_features', 'GMVAE', 'FactorialGMVAE', 'negative_elbo', 'fit_factorial_gmvae',
            'Separation', 'matching_loss', 'separate', 'load_miniseed']
@@ -41,7 +41,8 @@ XI0 = 0.7 * math.pi  # centre frequency of the finest wavelet (radians per sampl
 BANDWIDTH = 1 / (3 * math.sqrt(2 * math.log(2)))  # sigma / xi: consecutive octaves cross at half their peak
 
 # %% ../nbs/70_scattering.ipynb #2d855b40
-def min_length(J: int) -> int:
+def min_length(J: int, # octaves, >= 1
+              ) -> int:
     "Samples spanned by the largest of `J` octave wavelets: six standard deviations of its time envelope."
     if J < 1:
         raise SignalError(f"J must be >= 1 octave, got {J}.")
@@ -49,7 +50,8 @@ def min_length(J: int) -> int:
     return math.ceil(6 / sigma)
 
 # %% ../nbs/70_scattering.ipynb #accbf8a2
-def max_octaves(n_samples: int) -> int:
+def max_octaves(n_samples: int, # length of the signal or window
+               ) -> int:
     "The largest J whose wavelets fit in `n_samples` samples (0 if none does)."
     J = 0
     while min_length(J + 1) <= n_samples:
@@ -57,7 +59,10 @@ def max_octaves(n_samples: int) -> int:
     return J
 
 # %% ../nbs/70_scattering.ipynb #d385ce53
-def check_signal(x: torch.Tensor, J: int, name: str = "x") -> torch.Tensor:
+def check_signal(x: torch.Tensor, # signals (..., n_samples)
+                 J: int, # octaves the signal will be analysed over
+                 name: str = "x", # the argument's name, for the message
+                ) -> torch.Tensor:
     "`x` (..., N) as a float tensor, or a `SignalError` naming the problem and the limit."
     if not isinstance(x, torch.Tensor):
         raise SignalError(f"{name} must be a torch.Tensor of shape (..., n_samples), got {type(x).__name__}.")
@@ -77,8 +82,11 @@ def check_signal(x: torch.Tensor, J: int, name: str = "x") -> torch.Tensor:
     return x
 
 # %% ../nbs/70_scattering.ipynb #db2c8380
-def morlet_bank(n_samples: int, J: int, device: torch.device | str | None = None,
-                dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def morlet_bank(n_samples: int, # length of the signals (the FFT grid)
+                J: int, # octaves: wavelet j is centred at XI0 * 2^-j radians per sample
+                device: torch.device | str | None = None, # None: torch's default device
+                dtype: torch.dtype = torch.float32, # of the returned bank (computed in float64)
+               ) -> torch.Tensor:
     "Fourier transforms of `J` analytic Morlet wavelets on the FFT grid of `n_samples` samples, shape (J, n_samples)."
     omega = 2 * math.pi * torch.fft.fftfreq(n_samples, device=device, dtype=torch.float64)
     xi = XI0 * 2.0 ** -torch.arange(J, device=device, dtype=torch.float64)[:, None]
@@ -88,17 +96,21 @@ def morlet_bank(n_samples: int, J: int, device: torch.device | str | None = None
     return (bank * positive).to(dtype)
 
 # %% ../nbs/70_scattering.ipynb #22e05629
-def wavelet_transform(x: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
+def wavelet_transform(x: torch.Tensor, # real signals (..., N)
+                      bank: torch.Tensor, # Fourier filters (J, N), e.g. `morlet_bank(N, J)`
+                     ) -> torch.Tensor:
     "Periodic convolutions x * psi_j, shape (..., J, N) complex, of real signals `x` (..., N) with a Fourier `bank`."
     return torch.fft.ifft(torch.fft.fft(x)[..., None, :] * bank)
 
 # %% ../nbs/70_scattering.ipynb #ac77b002
-def phase_env_pairs(J: int) -> list[tuple[int, int]]:
+def phase_env_pairs(J: int, # octaves
+                   ) -> list[tuple[int, int]]:
     "Indices (j1, j) of the phase-envelope coefficients: envelope octave j1 <= outer octave j."
     return [(j1, j) for j in range(J) for j1 in range(j + 1)]
 
 # %% ../nbs/70_scattering.ipynb #67c21f32
-def envelope_triples(J: int) -> list[tuple[int, int, int]]:
+def envelope_triples(J: int, # octaves
+                    ) -> list[tuple[int, int, int]]:
     "Indices (j1, j2, j) of the envelope coefficients: j1 <= j2 <= j."
     return [(j1, j2, j) for j in range(J) for j2 in range(j + 1) for j1 in range(j2 + 1)]
 
@@ -114,6 +126,7 @@ class ScatteringCovariances:
 
     @property
     def J(self) -> int:
+        "The number of octaves."
         return self.power.shape[-1]
 
     def vector(self) -> torch.Tensor:
@@ -131,7 +144,10 @@ class ScatteringCovariances:
                 + [f"{part} envelope {a},{b},{j}" for part in ("re", "im") for a, b, j in triples])
 
 # %% ../nbs/70_scattering.ipynb #a1a991be
-def scattering_covariances(x: torch.Tensor, J: int, sigma: torch.Tensor | None = None) -> ScatteringCovariances:
+def scattering_covariances(x: torch.Tensor, # real signals (..., N), N >= min_length(J)
+                           J: int, # octaves
+                           sigma: torch.Tensor | None = None, # (J,) normalisation; None: each signal's own sqrt(power)
+                          ) -> ScatteringCovariances:
     "Scattering covariances of real signals `x` (..., N) over `J` octaves; `sigma` (J,) fixes the normalisation."
     check_signal(x, J)
     n = x.shape[-1]
@@ -155,12 +171,31 @@ def scattering_covariances(x: torch.Tensor, J: int, sigma: torch.Tensor | None =
         envelope=gram[..., a4, b4, j4] / (sigma[..., a4] * sigma[..., b4]))
 
 # %% ../nbs/70_scattering.ipynb #4275f4a1
-def white_noise_power(n_samples: int, J: int, variance: float = 1.0) -> torch.Tensor:
+def white_noise_power(n_samples: int, # signal length N
+                      J: int, # octaves
+                      variance: float = 1.0, # of the noise samples
+                     ) -> torch.Tensor:
     "Closed form E|x * psi_j|^2 (J,) of white noise of `variance` (periodic convolutions)."
     return variance * (morlet_bank(n_samples, J, dtype=torch.float64) ** 2).sum(-1) / n_samples
 
+# %% ../nbs/70_scattering.ipynb #42847d51
+def pulse_train(n_signals: int, # independent signals (rows)
+                n_samples: int, # samples per signal (periodic: pulses wrap around)
+                rate: float, # expected pulses per sample
+                width: float, # w, in samples: each pulse peaks w samples after its onset
+                seed: int = 0, # seeds the onsets and amplitudes
+               ) -> torch.Tensor: # (n_signals, n_samples)
+    "One-sided pulses (t/w) exp(1 - t/w) at Poisson times of `rate` per sample, with exponential amplitudes."
+    g = torch.Generator().manual_seed(seed)
+    spikes = (torch.rand(n_signals, n_samples, generator=g) < rate) * torch.empty(n_signals, n_samples).exponential_(generator=g)
+    t = torch.arange(n_samples, dtype=torch.float32)
+    kernel = (t / width) * torch.exp(1 - t / width)
+    return torch.fft.irfft(torch.fft.rfft(spikes) * torch.fft.rfft(kernel), n=n_samples)
+
 # %% ../nbs/70_scattering.ipynb #7bc83a25
-def phase_randomized(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+def phase_randomized(x: torch.Tensor, # real signals (..., N)
+                     seed: int = 0, # seeds the random phases
+                    ) -> torch.Tensor:
     "A Gaussian surrogate of `x` (..., N): the same Fourier amplitudes, independent uniform phases."
     g = torch.Generator().manual_seed(seed)
     xhat = torch.fft.rfft(x)
@@ -170,29 +205,27 @@ def phase_randomized(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
         phases[..., -1] = 1
     return torch.fft.irfft(xhat * phases, n=x.shape[-1])
 
-# %% ../nbs/70_scattering.ipynb #42847d51
-def pulse_train(n_signals: int, n_samples: int, rate: float, width: float, seed: int = 0) -> torch.Tensor:
-    "One-sided pulses (t/w) exp(1 - t/w) at Poisson times of `rate` per sample, with exponential amplitudes."
-    g = torch.Generator().manual_seed(seed)
-    spikes = (torch.rand(n_signals, n_samples, generator=g) < rate) * torch.empty(n_signals, n_samples).exponential_(generator=g)
-    t = torch.arange(n_samples, dtype=torch.float32)
-    kernel = (t / width) * torch.exp(1 - t / width)
-    return torch.fft.irfft(torch.fft.rfft(spikes) * torch.fft.rfft(kernel), n=n_samples)
-
 # %% ../nbs/70_scattering.ipynb #843612f1
 @dataclasses.dataclass
 class GlitchMixture:
     "A synthetic record: `mixture = glitches + background + noise`, each (n_samples,), and the glitch onsets."
-    mixture: torch.Tensor
-    glitches: torch.Tensor
-    background: torch.Tensor
-    noise: torch.Tensor
-    onsets: torch.Tensor
+    mixture: torch.Tensor # what is observed: the sum of the three sources
+    glitches: torch.Tensor # the transient pulses (non-negative)
+    background: torch.Tensor # the 1/f^slope background with slow volatility, unit std
+    noise: torch.Tensor # white instrument noise
+    onsets: torch.Tensor # sample index of each glitch's onset (n_glitches,)
 
 # %% ../nbs/70_scattering.ipynb #d76e702d
-def glitch_mixture(n_samples: int, seed: int = 0, glitch_rate: float = 1 / 2048, glitch_width: float = 6.0,
-                   glitch_amplitude: float = 4.0, spectral_slope: float = 1.5, volatility_scale: int = 512,
-                   volatility: float = 0.6, noise_std: float = 0.1) -> GlitchMixture:
+def glitch_mixture(n_samples: int, # length of the record
+                   seed: int = 0, # seeds every source
+                   glitch_rate: float = 1 / 2048, # expected glitch onsets per sample
+                   glitch_width: float = 6.0, # median rise time in samples (log-normal, 20% spread)
+                   glitch_amplitude: float = 4.0, # median peak, in units of the background's std (30% spread)
+                   spectral_slope: float = 1.5, # the background's power spectrum falls as 1/f^slope
+                   volatility_scale: int = 512, # time scale (samples) over which the volatility wanders
+                   volatility: float = 0.6, # std of the log-volatility
+                   noise_std: float = 0.1, # std of the white instrument noise
+                  ) -> GlitchMixture:
     "Glitches at Poisson times + a background of power ~ 1/f^`spectral_slope` with slow log-normal volatility + white noise."
     g = torch.Generator().manual_seed(seed)
     freqs = torch.fft.rfftfreq(n_samples)
@@ -214,7 +247,10 @@ def glitch_mixture(n_samples: int, seed: int = 0, glitch_rate: float = 1 / 2048,
     return GlitchMixture(glitches + background + noise, glitches, background, noise, onsets)
 
 # %% ../nbs/70_scattering.ipynb #e2b8cb96
-def sliding_windows(x: torch.Tensor, size: int, hop: int | None = None) -> torch.Tensor:
+def sliding_windows(x: torch.Tensor, # one signal (n_samples,)
+                    size: int, # samples per window; a shorter tail is dropped
+                    hop: int | None = None, # samples between window starts; None: `size` (no overlap)
+                   ) -> torch.Tensor:
     "Windows (n_windows, size) of a signal `x` (n_samples,), every `hop` samples (default: no overlap)."
     hop = hop or size
     if x.ndim != 1:
@@ -224,18 +260,24 @@ def sliding_windows(x: torch.Tensor, size: int, hop: int | None = None) -> torch
     return x.unfold(0, size, hop)
 
 # %% ../nbs/70_scattering.ipynb #9fdb1a86
-def snr_db(truth: torch.Tensor, estimate: torch.Tensor) -> float:
+def snr_db(truth: torch.Tensor, # the true track, any shape
+           estimate: torch.Tensor, # its estimate, same shape
+          ) -> float:
     "Signal-to-noise ratio of an estimate of `truth`, in dB: 10 log10(|truth|^2 / |truth - estimate|^2)."
     return float(10 * torch.log10(truth.pow(2).sum() / (truth - estimate).pow(2).sum().clamp(min=1e-30)))
 
 # %% ../nbs/70_scattering.ipynb #31ff1e1e
-def correlation(truth: torch.Tensor, estimate: torch.Tensor) -> float:
+def correlation(truth: torch.Tensor, # the true track, any shape
+                estimate: torch.Tensor, # its estimate, same shape
+               ) -> float:
     "Pearson correlation of two tracks."
     a, b = truth - truth.mean(), estimate - estimate.mean()
     return float((a * b).sum() / (a.norm() * b.norm()).clamp(min=1e-30))
 
 # %% ../nbs/70_scattering.ipynb #ebeb8847
-def median_filter_glitches(x: torch.Tensor, width: int) -> torch.Tensor:
+def median_filter_glitches(x: torch.Tensor, # one record (n_samples,)
+                           width: int, # samples in the running median (periodic boundary); longer than a glitch
+                          ) -> torch.Tensor:
     "Glitch track: `x` minus its running median over `width` samples."
     from scipy.ndimage import median_filter
     return x - torch.as_tensor(median_filter(x.double().cpu().numpy(), size=width, mode="wrap")).to(x)
@@ -257,7 +299,9 @@ def _inverse_haar(approx: np.ndarray, details: list[np.ndarray]) -> np.ndarray:
     return approx
 
 # %% ../nbs/70_scattering.ipynb #3523f66d
-def wavelet_threshold_glitches(x: torch.Tensor, levels: int = 6) -> torch.Tensor:
+def wavelet_threshold_glitches(x: torch.Tensor, # one record (n_samples,), a multiple of 2^levels samples
+                               levels: int = 6, # Haar levels
+                              ) -> torch.Tensor:
     "Glitch track: the Haar detail coefficients of `x` above the universal threshold at each of `levels` levels."
     if len(x) % 2 ** levels:
         raise SignalError(f"x has {len(x)} samples: wavelet thresholding over {levels} levels needs a multiple of {2 ** levels}.")
@@ -266,7 +310,10 @@ def wavelet_threshold_glitches(x: torch.Tensor, levels: int = 6) -> torch.Tensor
     return torch.as_tensor(_inverse_haar(np.zeros_like(approx), kept)).to(x)
 
 # %% ../nbs/70_scattering.ipynb #fb95e10a
-def ica_glitches(x: torch.Tensor, lags: int = 16, seed: int = 0) -> torch.Tensor:
+def ica_glitches(x: torch.Tensor, # one record (n_samples,)
+                 lags: int = 16, # delay-embedding channels (and ICA components)
+                 seed: int = 0, # FastICA's random_state
+                ) -> torch.Tensor:
     "Glitch track: the most positively skewed FastICA component of a `lags`-delay embedding of `x`, projected back."
     from sklearn.decomposition import FastICA
     signal = x.double().cpu().numpy()
@@ -287,19 +334,24 @@ def ica_glitches(x: torch.Tensor, lags: int = 16, seed: int = 0) -> torch.Tensor
 @dataclasses.dataclass
 class NestedFeatures:
     "Scattering-covariance vectors of coarse windows (M, D_coarse) and of their nested fine windows (M, n_nested, D_fine)."
-    coarse: torch.Tensor
-    fine: torch.Tensor
+    coarse: torch.Tensor # vectors of the coarse windows (M, D_coarse)
+    fine: torch.Tensor # vectors of their fine windows (M, n_nested, D_fine)
     windows: torch.Tensor  # (M, window) the coarse windows themselves
-    J: int
-    J_fine: int
+    J: int # octaves of the coarse windows
+    J_fine: int # octaves of the fine windows
 
     def flat(self) -> torch.Tensor:
         "One row per coarse window: its vector, then its fine windows' vectors, (M, D_coarse + n_nested * D_fine)."
         return torch.cat([self.coarse, self.fine.flatten(1)], dim=1)
 
 # %% ../nbs/70_scattering.ipynb #0618cf40
-def nested_features(x: torch.Tensor, window: int, J: int, n_nested: int = 4, J_fine: int | None = None,
-                    batch_size: int = 256) -> NestedFeatures:
+def nested_features(x: torch.Tensor, # one record (n_samples,)
+                    window: int, # samples per coarse window (no overlap), a multiple of `n_nested`
+                    J: int, # octaves of the coarse windows
+                    n_nested: int = 4, # fine windows per coarse window
+                    J_fine: int | None = None, # octaves of the fine windows; None: as many as fit
+                    batch_size: int = 256, # coarse windows per batch (memory)
+                   ) -> NestedFeatures:
     "Scattering covariances of the coarse windows of a record `x` (n_samples,) and of `n_nested` fine windows in each."
     if window % n_nested:
         raise SignalError(f"window={window} must be a multiple of n_nested={n_nested}.")
@@ -319,7 +371,12 @@ def nested_features(x: torch.Tensor, window: int, J: int, n_nested: int = 4, J_f
 class GMVAE(nn.Module):
     "A Gaussian-mixture VAE on vectors of dimension `dim`, standardised with the statistics it is fitted on."
 
-    def __init__(self, dim: int, n_clusters: int = 2, latent: int = 4, hidden: int = 64):
+    def __init__(self,
+                 dim: int, # size of the vectors
+                 n_clusters: int = 2, # values of the cluster y (uniform prior)
+                 latent: int = 4, # size of z
+                 hidden: int = 64, # width of the hidden layer of each MLP (classifier, encoder, decoder)
+                ):
         super().__init__()
         self.n_clusters, self.latent = n_clusters, latent
         self.classify = MLP(dim, [hidden], n_clusters)
@@ -331,18 +388,24 @@ class GMVAE(nn.Module):
         self.register_buffer("shift", torch.zeros(dim))
         self.register_buffer("scale", torch.ones(dim))
 
-    def standardize_with(self, x: torch.Tensor) -> GMVAE:
+    def standardize_with(self,
+                         x: torch.Tensor, # raw vectors (N, dim)
+                        ) -> GMVAE: # self
         "Set the standardisation to the mean and std of the vectors `x` (N, dim)."
         self.shift.copy_(x.mean(0))
         self.scale.copy_(x.std(0).clamp(min=1e-3 * float(x.std(0).mean()) + 1e-12))
         return self
 
-    def responsibilities(self, x: torch.Tensor) -> torch.Tensor:
+    def responsibilities(self,
+                         x: torch.Tensor, # raw vectors (..., dim)
+                        ) -> torch.Tensor:
         "q(y | x) (..., n_clusters) for raw vectors `x` (..., dim)."
         logits = self.classify(((x - self.shift) / self.scale).reshape(-1, x.shape[-1]))  # MLP flattens: rows first
         return torch.softmax(logits, -1).view(*x.shape[:-1], self.n_clusters)
 
-    def elbo(self, x: torch.Tensor) -> torch.Tensor:
+    def elbo(self,
+             x: torch.Tensor, # raw vectors (N, dim)
+            ) -> torch.Tensor:
         "The evidence lower bound (N,) of raw vectors `x` (N, dim), exact over clusters, one z sample per cluster."
         x = (x - self.shift) / self.scale
         n, k = len(x), self.n_clusters
@@ -359,7 +422,11 @@ class GMVAE(nn.Module):
         return (q_y * (log_px - kl_z)).sum(-1) - kl_y
 
     @torch.no_grad()
-    def sample(self, cluster: int, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self,
+               cluster: int, # in [0, n_clusters)
+               n: int, # vectors to draw
+               generator: torch.Generator | None = None, # a CPU generator for z; None: torch's global one
+              ) -> torch.Tensor:
         "`n` raw vectors (n, dim) decoded from the prior of one `cluster`."
         eps = torch.randn(n, self.latent, generator=generator).to(self.prior_mean)
         z = self.prior_mean[cluster] + eps * (0.5 * self.prior_logvar[cluster]).exp()
@@ -369,40 +436,65 @@ class GMVAE(nn.Module):
 class FactorialGMVAE(nn.Module):
     "One GMVAE per time scale over nested windows; rows are `NestedFeatures.flat()`: coarse vector, then fine vectors."
 
-    def __init__(self, dims: Sequence[int], n_nested: Sequence[int], n_clusters: int = 2, latent: int = 4, hidden: int = 64):
+    def __init__(self,
+                 dims: Sequence[int], # vector size at each scale
+                 n_nested: Sequence[int], # windows per row at each scale (1 for the coarse one)
+                 n_clusters: int = 2, # clusters per scale
+                 latent: int = 4, # size of z at each scale
+                 hidden: int = 64, # hidden width of each scale's MLPs
+                ):
         super().__init__()
         self.dims, self.n_nested = list(dims), list(n_nested)
         self.scales = nn.ModuleList(GMVAE(d, n_clusters, latent, hidden) for d in dims)
 
-    def split(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def split(self,
+              x: torch.Tensor, # rows (N, sum of n_nested * dims)
+             ) -> list[torch.Tensor]:
         "Rows (N, sum n_nested * dims) -> one (N, n_nested, dim) block per scale."
         blocks = x.split([m * d for m, d in zip(self.n_nested, self.dims)], dim=-1)
         return [b.reshape(len(x), m, d) for b, m, d in zip(blocks, self.n_nested, self.dims)]
 
-    def standardize_with(self, x: torch.Tensor) -> FactorialGMVAE:
+    def standardize_with(self,
+                         x: torch.Tensor, # rows (N, sum of n_nested * dims)
+                        ) -> FactorialGMVAE: # self
         "Standardise each scale with the statistics of its windows in `x`."
         for gmvae, block in zip(self.scales, self.split(x)):
             gmvae.standardize_with(block.flatten(0, 1))
         return self
 
-    def elbo(self, x: torch.Tensor) -> torch.Tensor:
+    def elbo(self,
+             x: torch.Tensor, # rows (N, sum of n_nested * dims)
+            ) -> torch.Tensor:
         "The factorial ELBO (N,): the sum over scales and nested windows."
         return sum(g.elbo(b.flatten(0, 1)).view(len(x), -1).sum(-1) for g, b in zip(self.scales, self.split(x)))
 
-    def clusters(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def clusters(self,
+                 x: torch.Tensor, # rows (N, sum of n_nested * dims)
+                ) -> list[torch.Tensor]:
         "The most likely cluster of every window, one (N, n_nested) tensor per scale."
         with torch.no_grad():
             return [g.responsibilities(b).argmax(-1) for g, b in zip(self.scales, self.split(x))]
 
 # %% ../nbs/70_scattering.ipynb #c1a5f272
-def negative_elbo(model: FactorialGMVAE, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+def negative_elbo(model: FactorialGMVAE, # the model being trained
+                  x: torch.Tensor, # a batch of rows (N, D), as `NestedFeatures.flat()`
+                  y: torch.Tensor | None = None, # labels that `fit` passes; unused
+                 ) -> torch.Tensor:
     "Training objective for `repl_nb.train.fit`: the mean negative ELBO per coarse window (labels unused)."
     return -model.elbo(x).mean()
 
 # %% ../nbs/70_scattering.ipynb #538d7dc5
-def fit_factorial_gmvae(features: NestedFeatures, steps: int = 1000, n_clusters: int = 2, latent: int = 4,
-                        hidden: int = 64, lr: float = 3e-3, batch_size: int = 64, seed: int = 0,
-                        device: str | torch.device | None = None, progress: bool = True) -> FactorialGMVAE:
+def fit_factorial_gmvae(features: NestedFeatures, # coarse and fine vectors of a record
+                        steps: int = 1000, # Adam steps
+                        n_clusters: int = 2, # clusters per scale
+                        latent: int = 4, # size of z at each scale
+                        hidden: int = 64, # hidden width of the MLPs
+                        lr: float = 3e-3, # Adam's learning rate
+                        batch_size: int = 64, # coarse windows per step (at most all of them)
+                        seed: int = 0, # seeds the initialisation and the batches
+                        device: str | torch.device | None = None, # where to train; None: `repl_nb.core.get_device()`
+                        progress: bool = True, # a progress bar
+                       ) -> FactorialGMVAE: # on the CPU, in eval mode
     "A factorial GMVAE over the coarse and fine windows of `features`, trained with `repl_nb.train.fit`."
     torch.manual_seed(seed)
     rows = features.flat()
@@ -417,9 +509,9 @@ def fit_factorial_gmvae(features: NestedFeatures, steps: int = 1000, n_clusters:
 @dataclasses.dataclass
 class Separation:
     "Separated sources of mixture windows (B, N): `background`, `glitches = mixture - background`, the loss per step."
-    background: torch.Tensor
-    glitches: torch.Tensor
-    losses: list[float]
+    background: torch.Tensor # estimated background (B, N)
+    glitches: torch.Tensor # mixture - background (B, N)
+    losses: list[float] # the loss at each optimiser step
 
 # %% ../nbs/70_scattering.ipynb #df45acbf
 def _progress_bar(total: int, desc: str, progress: bool):
@@ -430,7 +522,10 @@ def _progress_bar(total: int, desc: str, progress: bool):
                                          mininterval=0.5 if interactive else 30, file=sys.stderr)
 
 # %% ../nbs/70_scattering.ipynb #6ebcd8dd
-def matching_loss(mixture: torch.Tensor, references: torch.Tensor, J: int):
+def matching_loss(mixture: torch.Tensor, # mixture windows (..., L)
+                  references: torch.Tensor, # background windows (K, L), K >= 2
+                  J: int, # octaves
+                 ): # a function: background estimate (..., L) -> scalar loss
     "The two-term loss of a background estimate at the scale of background `references` (K, L); `mixture` is (..., L)."
     check_signal(mixture, J, "mixture")
     check_signal(references, J, "references")
@@ -454,9 +549,15 @@ def matching_loss(mixture: torch.Tensor, references: torch.Tensor, J: int):
     return loss
 
 # %% ../nbs/70_scattering.ipynb #1d416cfa
-def separate(mixture: torch.Tensor, references: torch.Tensor, J: int, steps: int = 300, lr: float = 0.02,
-             fine_references: torch.Tensor | None = None, J_fine: int | None = None,
-             progress: bool = True) -> Separation:
+def separate(mixture: torch.Tensor, # mixture windows (B, N)
+             references: torch.Tensor, # background windows (K, N), K >= 2
+             J: int, # octaves at the scale of the windows
+             steps: int = 300, # Adam steps
+             lr: float = 0.02, # Adam's learning rate, in units of the mixture's std
+             fine_references: torch.Tensor | None = None, # background fine windows (K', N/m): the multi-scale prior
+             J_fine: int | None = None, # octaves of the fine windows; None: as many as fit
+             progress: bool = True, # a progress bar
+            ) -> Separation:
     "Background and glitches of `mixture` (B, N) matching background `references` (K, N) [and `fine_references` (K', N/m)]."
     if mixture.ndim != 2:
         raise SignalError(f"mixture must be windows (B, N), got shape {tuple(mixture.shape)}.")
@@ -483,8 +584,10 @@ def separate(mixture: torch.Tensor, references: torch.Tensor, J: int, steps: int
     return Separation(background, mixture - background, losses)
 
 # %% ../nbs/70_scattering.ipynb #bd4a87c3
-def load_miniseed(path: str | Path, channel: str | None = None,
-                  sampling_rate: float | None = None) -> tuple[torch.Tensor, float]:
+def load_miniseed(path: str | Path, # a miniSEED file
+                  channel: str | None = None, # e.g. "BHU"; None: the file must hold one channel
+                  sampling_rate: float | None = None, # expected rate in Hz (an error if it differs); None: any
+                 ) -> tuple[torch.Tensor, float]:
     "One channel of a miniSEED file as a float tensor (n_samples,) with NaN in its gaps, and its sampling rate in Hz."
     try:
         import obspy

@@ -21,7 +21,8 @@ __all__ = ['COLOURS', 'scattering_panels', 'separation_figure', 'separation_expl
 COLOURS = ("#444444", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")
 
 
-def scattering_panels(covariances: Mapping[str, ScatteringCovariances]) -> go.Figure:
+def scattering_panels(covariances: Mapping[str, ScatteringCovariances], # name -> coefficients (a batch is averaged)
+                     ) -> go.Figure:
     "Power, sparsity, |phase-envelope| and |off-diagonal envelope| coefficients of named signals, one colour each."
     fig = make_subplots(rows=1, cols=4, subplot_titles=("log2 power per octave", "sparsity E|Wx|/sigma",
                                                         "|phase-envelope| (j1, j)", "|envelope| (j1<j2, j)"))
@@ -43,8 +44,11 @@ def scattering_panels(covariances: Mapping[str, ScatteringCovariances]) -> go.Fi
     return fig
 
 # %% ../nbs/86_scattering_viz.ipynb #a0865fab
-def separation_figure(traces: Mapping[str, torch.Tensor], J: int, sampling_rate: float = 1.0,
-                      title: str = "") -> go.Figure:
+def separation_figure(traces: Mapping[str, torch.Tensor], # name -> one window (N,), all of the same length
+                      J: int, # octaves of the scattering covariances
+                      sampling_rate: float = 1.0, # in Hz, for a time axis in seconds; 1.0: in samples
+                      title: str = "", # the figure's title
+                     ) -> go.Figure:
     "One window: the named traces (N,) over time, and their scattering covariances over `J` octaves below."
     if not traces:
         raise ValueError("separation_figure needs at least one trace, e.g. {'mixture': x}.")
@@ -69,7 +73,10 @@ def separation_figure(traces: Mapping[str, torch.Tensor], J: int, sampling_rate:
     return fig
 
 # %% ../nbs/86_scattering_viz.ipynb #5445b3a5
-def separation_explorer(traces: Mapping[str, torch.Tensor], J: int, sampling_rate: float = 1.0):
+def separation_explorer(traces: Mapping[str, torch.Tensor], # name -> windows (n_windows, N), same n_windows
+                        J: int, # octaves of the scattering covariances
+                        sampling_rate: float = 1.0, # in Hz, for a time axis in seconds; 1.0: in samples
+                       ): # an ipywidgets VBox: the window slider above the figure
     "An ipywidgets box: pick a window, see its traces (n_windows, N each) and their scattering covariances."
     import ipywidgets as widgets
 

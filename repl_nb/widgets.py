@@ -31,7 +31,11 @@ def _seed_mean_accuracy(table: SweepTable, s: float) -> torch.Tensor:
     return table.accuracy[table.index(s)].nanmean(0)
 
 # %% ../nbs/85_widgets.ipynb #74e5bda5
-def per_class_bars(table: SweepTable, s: float, reference: float | None = None, title: str | None = None) -> go.Figure:
+def per_class_bars(table: SweepTable, # confusion matrices per strength, seed and class
+                   s: float, # the crop strength shown, one of `table.strengths`
+                   reference: float | None = None, # strength the loss is measured against; None: the weakest crop
+                   title: str | None = None, # None: a title naming `s`
+                  ) -> go.Figure:
     "Sorted per-class accuracy at strength `s` (seed mean), with the loss against `reference` (default: weakest) in red."
     reference = max(table.strengths) if reference is None else reference
     acc, ref = _seed_mean_accuracy(table, s), _seed_mean_accuracy(table, reference)
@@ -51,7 +55,11 @@ def per_class_bars(table: SweepTable, s: float, reference: float | None = None, 
     return fig
 
 # %% ../nbs/85_widgets.ipynb #b1f7cca2
-def error_destinations(table: SweepTable, s: float, cls: int, reference: float | None = None) -> go.Figure:
+def error_destinations(table: SweepTable, # confusion matrices per strength, seed and class
+                       s: float, # the crop strength shown, one of `table.strengths`
+                       cls: int, # index of the class whose errors are shown
+                       reference: float | None = None, # the strength compared with; None: the weakest crop
+                      ) -> go.Figure:
     "Share of class `cls` predicted as each other class at `s` and at `reference` (seed means), largest first."
     reference = max(table.strengths) if reference is None else reference
     shares = confusion_shares(table).nanmean(1)  # [S, C, C]
@@ -67,13 +75,18 @@ def error_destinations(table: SweepTable, s: float, cls: int, reference: float |
     return fig
 
 # %% ../nbs/85_widgets.ipynb #9bd8bde7
-def class_heatmap(table: SweepTable, s: float) -> go.Figure:
+def class_heatmap(table: SweepTable, # confusion matrices per strength, seed and class
+                  s: float, # the crop strength shown, one of `table.strengths`
+                 ) -> go.Figure:
     "Row-normalised confusion matrix at strength `s`, summed over the seeds."
     cm = table.confusion[table.index(s)].nansum(0)
     return confusion_heatmap(cm, table.class_names, title=f"Confusions at crop scale s={s:g} (all seeds)")
 
 # %% ../nbs/85_widgets.ipynb #041811ad
-def strength_curve(table: SweepTable, classes: Sequence[int] = (), title: str = "") -> go.Figure:
+def strength_curve(table: SweepTable, # confusion matrices per strength, seed and class
+                   classes: Sequence[int] = (), # indices of classes whose own (seed-mean) curves are added
+                   title: str = "", # "": a default title
+                  ) -> go.Figure:
     "Class-averaged accuracy against crop scale s (seed mean and each seed), plus the curves of `classes`."
     s = table.strengths
     per_seed = table.accuracy.nanmean(-1)  # [S, R]
@@ -91,8 +104,11 @@ def strength_curve(table: SweepTable, classes: Sequence[int] = (), title: str = 
     return fig
 
 # %% ../nbs/85_widgets.ipynb #280aed67
-def grouped_class_bars(per_class: Mapping[str, torch.Tensor], class_names: Sequence[str], classes: Sequence[int] | None = None,
-                       title: str = "") -> go.Figure:
+def grouped_class_bars(per_class: Mapping[str, torch.Tensor], # legend label -> per-class accuracy [C]
+                       class_names: Sequence[str], # the names of the C classes
+                       classes: Sequence[int] | None = None, # indices of the classes shown, in this order; None: all
+                       title: str = "", # the figure's title
+                      ) -> go.Figure:
     "Bars of several per-class accuracy vectors [C] side by side (e.g. uniform weak, uniform strong, class-conditional)."
     classes = list(range(len(class_names))) if classes is None else list(classes)
     names = [class_names[c] for c in classes]
@@ -102,7 +118,9 @@ def grouped_class_bars(per_class: Mapping[str, torch.Tensor], class_names: Seque
     return fig
 
 # %% ../nbs/85_widgets.ipynb #2ae8ea6b
-def ensemble_curves(summary: Mapping[str, list], title: str = "") -> go.Figure:
+def ensemble_curves(summary: Mapping[str, list], # "size" and any of mean, worst_k, best_k, bottom_k, top_k
+                    title: str = "", # "": a default title
+                   ) -> go.Figure:
     "Mean, worst-k, best-k, bottom-k and top-k accuracy against ensemble size (from `classwise.curve_summary`)."
     styles = {"mean": ("mean", "black", "solid"), "worst_k": ("worst-k (dynamic)", "#c0392b", "dot"),
               "best_k": ("best-k (dynamic)", "#2e86c1", "dot"), "bottom_k": ("bottom-k (fixed)", "#c0392b", "solid"),
@@ -121,11 +139,16 @@ class FigurePane(widgets.Output):
     """A plotly figure drawn by JupyterLab's own plotly renderer: no script bundle per figure, nothing to initialise,
     so it draws under "Run All" too. `show` replaces the figure in place, before or after the pane is displayed."""
 
-    def __init__(self, figure: go.Figure, **layout):
+    def __init__(self,
+                 figure: go.Figure, # the figure drawn first
+                 **layout, # ipywidgets `Layout` arguments, e.g. width="50%"
+                ):
         super().__init__(layout=widgets.Layout(**layout))
         self.show(figure)
 
-    def show(self, figure: go.Figure) -> None:
+    def show(self,
+             figure: go.Figure, # replaces the figure drawn
+            ) -> None:
         "Draw `figure` in this pane (the previous one goes); `self.figure` is the figure drawn."
         self.figure = figure
         bundle = pio.renderers["plotly_mimetype"].to_mimebundle(figure.to_dict())
@@ -141,7 +164,10 @@ def _explorer(children: list) -> widgets.VBox:
 class PerClassExplorer:
     "Sweep-table explorer: strength slider, sorted per-class bars with drops, confusion heat map, error destinations."
 
-    def __init__(self, table: SweepTable, reference: float | None = None):
+    def __init__(self,
+                 table: SweepTable, # a sweep with at least one finished (strength, seed) cell
+                 reference: float | None = None, # strength the drops are measured against; None: the weakest crop
+                ):
         if not table.done.any():
             raise ValueError("The sweep table holds no finished cell yet.")
         self.table = table
@@ -163,6 +189,7 @@ class PerClassExplorer:
 
     @property
     def strength(self) -> float:
+        "The crop strength the slider is on."
         return self.slider.value
 
     def _on_strength(self, change=None) -> None:
@@ -178,7 +205,10 @@ class PerClassExplorer:
         display(self.widget)
 
 # %% ../nbs/85_widgets.ipynb #b4ec62c9
-def dynamics_curves(metrics: Sequence[dict], radius: float | None = None, step: int | None = None) -> go.Figure:
+def dynamics_curves(metrics: Sequence[dict], # the records of a run's metrics.jsonl
+                    radius: float | None = None, # the LC radius shown; None: the smallest recorded
+                    step: int | None = None, # where the cursor is drawn; None: no cursor
+                   ) -> go.Figure:
     "LC (train / test / random, all layers) on the left axis, clean and PGD accuracies on the right; a cursor at `step`."
     from repl_nb.dynamics import lc_radii, series
     lc_keys = sorted({k for r in metrics for k in r if k.startswith("lc_")})
@@ -206,7 +236,9 @@ def dynamics_curves(metrics: Sequence[dict], radius: float | None = None, step: 
     return fig
 
 # %% ../nbs/85_widgets.ipynb #ae6eeb63
-def checkpoint_partition_figure(partitions: dict, step: int) -> go.Figure:
+def checkpoint_partition_figure(partitions: dict, # step -> stored partition, from `repl_nb.dynamics.load_partitions`
+                                step: int, # the checkpoint shown, a key of `partitions`
+                               ) -> go.Figure:
     "The saved partition of checkpoint `step` (from `load_partitions`), with its anchor points."
     from repl_nb.viz import partition_figure
     p = partitions[step]
@@ -216,7 +248,10 @@ def checkpoint_partition_figure(partitions: dict, step: int) -> go.Figure:
 class RegionMigrationExplorer:
     "Checkpoint slider over a region-dynamics run folder: partition of the slice beside LC / accuracy / robustness curves."
 
-    def __init__(self, run_dir, radius: float | None = None):
+    def __init__(self,
+                 run_dir, # a run's training folder: metrics.jsonl and partitions/ (str or Path)
+                 radius: float | None = None, # the LC radius of the curves; None: the smallest recorded
+                ):
         from pathlib import Path
         from repl_nb.core import read_jsonl
         from repl_nb.dynamics import load_partitions
@@ -247,7 +282,14 @@ class RegionMigrationExplorer:
 class LCExplorer:
     "Radius slider over LC maps of `model` on the box `domain` of `plane` (None: a 2-D input)."
 
-    def __init__(self, model, domain, radii: Sequence[float], plane=None, resolution: int = 80, input_shape=None):
+    def __init__(self,
+                 model, # an nn.Module whose LC is mapped
+                 domain, # the box ((u0, u1), (v0, v1)) in plane coordinates
+                 radii: Sequence[float], # LC radii on the slider; the first is shown first
+                 plane=None, # a `repl_nb.splines.Plane` in input space; None: the input is 2-D
+                 resolution: int = 80, # grid points per axis
+                 input_shape=None, # reshape the plane's points to (N, *input_shape), e.g. (1, 8, 8); None: flat
+                ):
         from repl_nb.splines.complexity import local_complexity_map
         self._map = lambda r: local_complexity_map(model, domain, r, resolution, plane, input_shape=input_shape)
         self._cache: dict[float, go.Figure] = {}

@@ -87,11 +87,15 @@ class SplineTextExplorer:
         self.widget = _explorer([widgets.HBox([self.picker, self.quantity]), self.typed, self.message,
                                  self.features, self.heatmap])
 
-    def tokens(self, index: int) -> list[str]:
+    def tokens(self,
+               index: int, # a text's position in the picker (the order of `texts`, then typed texts)
+              ) -> list[str]:
         "The tokens of text `index`."
         return self.tokenizer.convert_ids_to_tokens(self.ids[index].tolist())
 
-    def add_text(self, text: str) -> int:
+    def add_text(self,
+                 text: str, # a new text, tokenised like the others
+                ) -> int:
         "Compute the features of a new text, add it to the picker and show it; returns its index."
         ids = encode_texts(self.tokenizer, [text], self.model)
         new = spline_features_from_ids(self.model, ids, progress=False)
