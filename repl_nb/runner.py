@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .core import (CorruptFileError, cpu_thread_env, get_device, load_settings, new_run_dir, read_json,
+from .core import (CorruptFileError, cpu_thread_env, environment, get_device, load_settings, new_run_dir, read_json,
                           remove_stale_temps, write_json)
 from .registry import Job, plan_jobs
 from .report import write_index
@@ -75,7 +75,7 @@ class _KernelStderr:
         self.log.write(text)
         if self.terminal is not None:
             for line in text.replace("\r", "\n").splitlines():
-                if line.startswith("fit "):  # train.fit's plain progress (REPL_NB_PROGRESS=text), every 30 s
+                if line.startswith("fit "):  # fit's plain progress (the kernel's `progress` setting: text), every 30 s
                     self.terminal.write("  " + line)
                     self.terminal.flush()
 
@@ -116,14 +116,16 @@ def _execute(job: Job, run_dir: Path, progress: bool) -> tuple[str, str]:
     with open(run_dir / "run.log", "a") as log:
         log.write(f"--- {datetime.now().isoformat(timespec='seconds')} {job.paper.name} ({job.scale})\n")
         log.flush()
-        os.environ["REPL_NB_PROGRESS"] = "text"  # fit's progress as plain lines in run.log, not a notebook widget
-        os.environ.update(cpu_thread_env())  # the kernel: threads per available core, OpenMP workers that sleep when idle
+        # the kernel's settings: progress as plain lines in run.log (not a widget); threads per available core and
+        # OpenMP workers that sleep when idle. Set for the kernel's start only: this process's environment is restored
+        kernel_settings = {**cpu_thread_env(), "REPL_NB_PROGRESS": "text"}
         try:
-            papermill.execute_notebook(
-                str(job.paper.notebook), str(executed), parameters={**job.params, "out_dir": str(run_dir)},
-                cwd=str(run_dir), kernel_name="python3", progress_bar=_progress_bar(progress, job.paper.name),
-                log_output=False, stdout_file=log, stderr_file=_KernelStderr(log, sys.stderr if progress else None),
-                config=_KERNEL_CONFIG)
+            with environment(kernel_settings):
+                papermill.execute_notebook(
+                    str(job.paper.notebook), str(executed), parameters={**job.params, "out_dir": str(run_dir)},
+                    cwd=str(run_dir), kernel_name="python3", progress_bar=_progress_bar(progress, job.paper.name),
+                    log_output=False, stdout_file=log, stderr_file=_KernelStderr(log, sys.stderr if progress else None),
+                    config=_KERNEL_CONFIG)
         except PapermillExecutionError as e:
             if e.ename == "KeyboardInterrupt":
                 return "interrupted", f"was interrupted in cell {e.exec_count}"

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import sys
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm as text_tqdm
-from tqdm.auto import tqdm
 
+from .core import progress_bar
 from .data import Dataset
 from .models import MLP
 from .train import fit
@@ -513,14 +510,6 @@ class Separation:
     glitches: torch.Tensor # mixture - background (B, N)
     losses: list[float] # the loss at each optimiser step
 
-# %% ../nbs/70_scattering.ipynb #df45acbf
-def _progress_bar(total: int, desc: str, progress: bool):
-    "tqdm as `repl_nb.train.fit` uses it: plain lines under `repl-nb reproduce` (REPL_NB_PROGRESS=text)."
-    text = os.environ.get("REPL_NB_PROGRESS") == "text"
-    interactive = not text and (sys.stderr.isatty() or "ipykernel" in sys.modules)
-    return (text_tqdm if text else tqdm)(total=total, desc=desc, disable=not progress,
-                                         mininterval=0.5 if interactive else 30, file=sys.stderr)
-
 # %% ../nbs/70_scattering.ipynb #6ebcd8dd
 def matching_loss(mixture: torch.Tensor, # mixture windows (..., L)
                   references: torch.Tensor, # background windows (K, L), K >= 2
@@ -571,7 +560,7 @@ def separate(mixture: torch.Tensor, # mixture windows (B, N)
     background = mixture.clone().requires_grad_(True)
     opt = torch.optim.Adam([background], lr=lr * float(mixture.std()))
     losses = []
-    with _progress_bar(steps, "separate", progress) as bar:
+    with progress_bar(steps, "separate", enabled=progress) as bar:
         for _ in range(steps):
             loss = sum(term(background.view(len(mixture), -1, length).squeeze(1)) for term, length in terms)
             opt.zero_grad(set_to_none=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -17,13 +16,12 @@ from typing import Callable, Iterable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm as text_tqdm
-from tqdm.auto import tqdm
 
 from .augment import Augment
-from .core import (ArgumentError, ArgumentTypeError, CheckpointStore, CorruptFileError, append_jsonl, check_choice,
-                          check_finite, check_labels, check_number, check_positive, check_same_run, get_device,
-                          log_spaced_steps, read_json, read_jsonl, remove_stale_temps, write_json, write_jsonl)
+from .core import (ArgumentError, ArgumentTypeError, CheckpointStore, CorruptFileError, append_jsonl,
+                          check_choice, check_finite, check_labels, check_number, check_positive, check_same_run,
+                          get_device, log_spaced_steps, progress_bar, read_json, read_jsonl, remove_stale_temps,
+                          write_json, write_jsonl)
 from .data import Dataset
 
 # %% auto #0
@@ -277,11 +275,7 @@ def fit(model: nn.Module, data: Dataset, steps: int, *, batch_size: int = 200, l
 
     if start == 0 and 0 in schedule and not metrics:
         checkpoint(0)
-    # REPL_NB_PROGRESS=text (set by `repl-nb reproduce`): plain lines on stderr, every 30 s, for the run's log file
-    text = os.environ.get("REPL_NB_PROGRESS") == "text"
-    interactive = not text and (sys.stderr.isatty() or "ipykernel" in sys.modules)
-    bar = (text_tqdm if text else tqdm)(total=steps, initial=start, desc=f"fit {type(model).__name__}", disable=not progress,
-                                        mininterval=0.5 if interactive else 30, dynamic_ncols=not text, file=sys.stderr)
+    bar = progress_bar(steps, f"fit {type(model).__name__}", enabled=progress, initial=start)
     try:
         tick = time.perf_counter()
         for step in range(start, steps):

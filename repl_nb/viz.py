@@ -240,12 +240,12 @@ def _plotly_js_for(folder: Path) -> str:
 def save_figure(fig: go.Figure, # the figure
                 folder: Path | str, # where the files go (created if missing)
                 name: str, # file name without extension: letters, digits, `-`, `_`, `.`
-                png: bool | None = None, # also write a PNG; None: unless REPL_NB_PNG=0
+                png: bool | None = None, # also write a PNG; None: the `png` setting (on unless REPL_NB_PNG=0)
                ) -> list[Path]:
-    """Write `fig` to `folder/name.html` (+ `.png` if possible); return the files written. `png=None` follows the
-    environment variable `REPL_NB_PNG` (on unless it is `0`: a PNG costs seconds, which the test suite saves)."""
+    """Write `fig` to `folder/name.html` (+ `.png` if possible); return the files written. `png=None` follows the `png`
+    setting (a PNG costs seconds, which the test suite saves with REPL_NB_PNG=0); paper notebooks pass their `png`."""
     global _png_warned
-    png = os.environ.get("REPL_NB_PNG", "1") != "0" if png is None else png
+    png = load_settings().png if png is None else png
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     html = folder / f"{check_name(name, 'figure name')}.html"

@@ -7,12 +7,14 @@ a device is chosen, and CPU threads."""
 from __future__ import annotations
 
 import configparser
+import contextlib
 import dataclasses
 import importlib.util
 import os
 import random
 import re
 import socket
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +22,9 @@ import numpy as np
 # torch and safetensors are imported where they are used: `repl-nb --help` and `repl-nb list` then start at once
 
 # %% auto #0
-__all__ = ['SCALES', 'SETTINGS_SECTION', 'ENV_VARS', 'SETTINGS_FILE_VAR', 'Settings', 'parse_address', 'format_address',
-           'is_wildcard_host', 'find_settings_file', 'load_settings', 'seed_everything', 'get_device', 'available_cpus',
-           'set_cpu_threads', 'cpu_thread_env']
+__all__ = ['SCALES', 'SETTINGS_SECTION', 'ENV_VARS', 'PROGRESS_STYLES', 'SETTINGS_FILE_VAR', 'Settings', 'parse_address',
+           'format_address', 'is_wildcard_host', 'find_settings_file', 'load_settings', 'seed_everything', 'get_device',
+           'available_cpus', 'set_cpu_threads', 'cpu_thread_env', 'progress_bar', 'environment']
 
 # %% ../../nbs/00_core_env.ipynb #e27cf83f
 SCALES = ("tiny", "small", "medium", "full")  # smoke test, minutes on a laptop, <= 20 min on a laptop, the paper on GPUs
@@ -34,7 +36,10 @@ ENV_VARS = {
     "scale": "REPL_NB_SCALE",
     "dashboard_address": "REPL_NB_DASHBOARD",
     "executor": "REPL_NB_EXECUTOR",
+    "progress": "REPL_NB_PROGRESS",
+    "png": "REPL_NB_PNG",
 }
+PROGRESS_STYLES = ("bar", "text", "off")  # a live bar; plain lines every 30 s (for a log file); none
 SETTINGS_FILE_VAR = "REPL_NB_SETTINGS"
 
 
@@ -47,6 +52,8 @@ class Settings:
     scale: str = "small"
     dashboard_address: str = "127.0.0.1:5006"
     executor: str = "local"  # where `repl-nb reproduce` runs notebooks: local or slurm
+    progress: str = "bar"  # how long work reports progress: one of PROGRESS_STYLES (`repl-nb reproduce`'s kernels: text)
+    png: bool = True  # figures saved with a PNG beside the HTML (kaleido: seconds per figure; the test suite says no)
     project_root: Path = Path(".")  # folder of the settings.ini read (the repository root)
 
     @property
@@ -133,6 +140,12 @@ def load_settings(path: Path | str | None = None) -> Settings:
     executor = values.get("executor", "local")
     if executor not in ("local", "slurm"):
         raise ValueError(f"executor={executor!r} (settings or REPL_NB_EXECUTOR) must be local or slurm.")
+    progress = values.get("progress", "bar")
+    if progress not in PROGRESS_STYLES:
+        raise ValueError(f"progress={progress!r} (settings or REPL_NB_PROGRESS) must be one of {PROGRESS_STYLES}.")
+    png = values.get("png", "1").lower()
+    if png not in ("0", "1", "true", "false"):
+        raise ValueError(f"png={png!r} (settings or REPL_NB_PNG) must be 1 or 0.")
     resolve = lambda p: (root / Path(p).expanduser()).resolve()
     return Settings(
         data_root=resolve(values.get("data_root", "data")),
@@ -141,6 +154,8 @@ def load_settings(path: Path | str | None = None) -> Settings:
         scale=scale,
         dashboard_address=address,
         executor=executor,
+        progress=progress,
+        png=png in ("1", "true"),
         project_root=root,
     )
 
@@ -205,3 +220,35 @@ def cpu_thread_env(env: dict | None = None) -> dict:
     env.setdefault("OMP_NUM_THREADS", str(available_cpus()))
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return env
+
+# %% ../../nbs/00_core_env.ipynb #7fe5a2ed
+def progress_bar(total: int, # the number of steps
+                 desc: str, # the bar's label
+                 enabled: bool = True, # False: no bar (the caller's `progress=False`)
+                 initial: int = 0, # the step a resumed run starts from
+                 style: str | None = None, # one of PROGRESS_STYLES; None: the `progress` setting
+                ):
+    "A tqdm bar in the `progress` setting's style: live (terminal, notebook), plain lines every 30 s (log files), or off."
+    from tqdm import tqdm as plain_tqdm
+    from tqdm.auto import tqdm
+    style = style or load_settings().progress
+    text = style == "text"
+    live = not text and (sys.stderr.isatty() or "ipykernel" in sys.modules)
+    return (plain_tqdm if text else tqdm)(total=total, initial=initial, desc=desc, disable=not enabled or style == "off",
+                                          mininterval=0.5 if live else 30, dynamic_ncols=not text, file=sys.stderr)
+
+# %% ../../nbs/00_core_env.ipynb #42d9a992
+@contextlib.contextmanager
+def environment(variables: dict[str, str], # environment variables for the processes started inside the block
+               ):
+    "Set `variables` in this process's environment for the `with` block (children inherit them), then restore it."
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
