@@ -109,7 +109,7 @@ class StepSampler:
 
     def __init__(self,
                  n: int, # the training set's size (> 0)
-                 batch_size: int, # samples per batch (at most `n`)
+                 batch_size: int, # samples per batch (clipped to `n`)
                  seed: int, # seeds each epoch's permutation, with the epoch number
                  device: torch.device | str = "cpu", # where the indices are put
                 ):
@@ -216,7 +216,7 @@ def _check_fit_arguments(model, data, *, steps, batch_size, lr, weight_decay, op
 def fit(model: nn.Module, # the network to train, in place (moved to `device`)
         data: Dataset, # training and test tensors (moved to `device`)
         steps: int, # optimiser steps (0: only evaluate the initial model)
-        *, batch_size: int = 200, # samples per step (at most the training set's size)
+        *, batch_size: int = 200, # samples per step (clipped to the training set's size)
         lr: float = 1e-3, # learning rate, constant
         weight_decay: float = 0.01, # AdamW's decoupled decay, or SGD's L2 penalty
         optimizer: str = "adamw", # one of OPTIMIZERS: adamw, sgd

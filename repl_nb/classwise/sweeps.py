@@ -44,7 +44,7 @@ class SweepTable:
     strengths: list[float]  # the S swept values (crop scale s: smaller is stronger), rounded to 8 decimals
     seeds: list[int]  # the R seeds
     class_names: list[str]  # the C class names
-    confusion: torch.Tensor  # float64 counts [S, R, C, C], rows: true class; NaN where a cell is not run
+    confusion: torch.Tensor  # float counts [S, R, C, C], rows: true class; NaN where a cell is not run
 
     def __post_init__(self):
         self.strengths, self.seeds = [_key(s) for s in self.strengths], [int(r) for r in self.seeds]
@@ -340,7 +340,7 @@ class ClassConditionalAugment(nn.Module):
     def objective(self,
                   loss: str = "cross_entropy", # one of `LOSSES` of repl_nb.train
                   seed: int = 0, # seeds the augmentation, with the number of calls so far
-                 ) -> Callable: # `objective(model, x, y)` for `fit`; it resets the call count
+                 ) -> Callable: # `objective(model, x, y)` for `fit` (making one resets the call count)
         "A `fit` objective: augment the batch by its labels (seeded by `seed` and the call count), supervised loss."
         self.calls = 0
 

@@ -75,7 +75,7 @@ def atomic_write(path: Path | str, # the file to create or replace (parent folde
 
 # %% ../../nbs/00_core_files.ipynb #ed703409
 def write_json(path: Path | str, # the file to create or replace
-               obj: Any, # a JSON value (other objects are written as `str(obj)`)
+               obj: Any, # a JSON value (objects JSON cannot hold are written with `str`)
               ) -> Path: # `path`
     "Write `obj` as indented JSON, atomically."
     return atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str) + "\n"))
