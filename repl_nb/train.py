@@ -32,7 +32,10 @@ __all__ = ['LOSSES', 'OPTIMIZERS', 'supervised_loss', 'supervised_objective', 'e
 LOSSES = ("cross_entropy", "mse")
 
 
-def supervised_loss(outputs: torch.Tensor, y: torch.Tensor, loss: str = "cross_entropy") -> torch.Tensor:
+def supervised_loss(outputs: torch.Tensor, # the model's outputs (N, C)
+                    y: torch.Tensor, # class indices (N,), or float regression targets with `outputs`' numel
+                    loss: str = "cross_entropy", # one of LOSSES
+                   ) -> torch.Tensor: # the mean loss (0-d)
     "Cross-entropy, or mean squared error against one-hot targets (against `y` itself for regression targets)."
     if loss == "cross_entropy":
         return F.cross_entropy(outputs, y)
@@ -42,7 +45,8 @@ def supervised_loss(outputs: torch.Tensor, y: torch.Tensor, loss: str = "cross_e
     raise ValueError(f"Unknown loss {loss!r}; choose one of {LOSSES}.")
 
 # %% ../nbs/04_train.ipynb #4c8295ad
-def supervised_objective(loss: str = "cross_entropy") -> Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]:
+def supervised_objective(loss: str = "cross_entropy", # one of LOSSES
+                        ) -> Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]:
     "The objective `model, x, y -> loss` of plain supervised training."
     if loss not in LOSSES:
         raise ValueError(f"Unknown loss {loss!r}; choose one of {LOSSES}.")
@@ -50,8 +54,12 @@ def supervised_objective(loss: str = "cross_entropy") -> Callable[[nn.Module, to
 
 # %% ../nbs/04_train.ipynb #a85f994c
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str = "cross_entropy",
-             batch_size: int = 1024) -> dict[str, float]:
+def evaluate(model: nn.Module, # the model (its train / eval mode is restored afterwards)
+             x: torch.Tensor, # inputs (N, ...), on the model's device
+             y: torch.Tensor, # class indices (N,), or float regression targets (no accuracy then)
+             loss: str = "cross_entropy", # one of LOSSES
+             batch_size: int = 1024, # samples per forward pass
+            ) -> dict[str, float]: # {'loss'} and, for class labels, {'acc'}
     "Mean loss and (for class labels) accuracy of `model` on `(x, y)`, in eval mode, batched."
     was_training = model.training
     model.eval()
@@ -72,35 +80,49 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str = "cr
 @dataclasses.dataclass
 class FitContext:
     "What a callback can see."
-    model: nn.Module
-    data: Dataset
-    optimizer: torch.optim.Optimizer
-    step: int
-    run_dir: Path | None
-    device: torch.device
+    model: nn.Module  # the model being trained, on `device`
+    data: Dataset  # the training data, on `device`
+    optimizer: torch.optim.Optimizer  # the optimiser (checkpointed with the model)
+    step: int  # optimiser steps done so far
+    run_dir: Path | None  # the run folder; None when `fit` has none
+    device: torch.device  # where training runs
 
 # %% ../nbs/04_train.ipynb #b4e75b53
 class Callback:
     "Base class of `fit` callbacks (override what you need)."
 
-    def on_checkpoint(self, ctx: FitContext) -> dict | None:
+    def on_checkpoint(self,
+                      ctx: FitContext, # the training state at a scheduled step, after evaluation
+                     ) -> dict | None: # values merged into that step's metrics record
+        "Measure something at a checkpoint."
         return None
 
-    def on_step_end(self, ctx: FitContext) -> None:
+    def on_step_end(self,
+                    ctx: FitContext, # the training state after optimiser step `ctx.step`
+                   ) -> None:
+        "Act after every optimiser step (keep it cheap)."
         return None
 
 # %% ../nbs/04_train.ipynb #fea453b4
 class StepSampler:
     "Indices of the training batch of any step: reshuffled every epoch, reproducible from `(seed, step)` alone."
 
-    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device | str = "cpu"):
+    def __init__(self,
+                 n: int, # the training set's size (> 0)
+                 batch_size: int, # samples per batch (clipped to `n`)
+                 seed: int, # seeds each epoch's permutation, with the epoch number
+                 device: torch.device | str = "cpu", # where the indices are put
+                ):
         if n == 0:
             raise ValueError("The training set is empty.")
         self.n, self.batch_size, self.seed, self.device = n, min(batch_size, n), seed, device
         self.per_epoch = n // self.batch_size
         self._epoch, self._perm = -1, None
 
-    def __call__(self, step: int) -> torch.Tensor:
+    def __call__(self,
+                 step: int, # the optimiser step, from 0
+                ) -> torch.Tensor: # `batch_size` distinct indices into the training set
+        "The batch of `step`."
         epoch, i = divmod(step, self.per_epoch)
         if epoch != self._epoch:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
@@ -111,12 +133,13 @@ class StepSampler:
 @dataclasses.dataclass
 class FitResult:
     "The trained model (in eval mode), every metrics record, and the run folder if one was used."
-    model: nn.Module
-    metrics: list[dict]
-    run_dir: Path | None
+    model: nn.Module  # the trained model, in eval mode
+    metrics: list[dict]  # one record per scheduled step: step, time, train_/test_ loss and acc, callbacks' values
+    run_dir: Path | None  # the run folder; None when `fit` had none
 
     @property
     def final(self) -> dict:
+        "The last metrics record ({} when there is none)."
         return self.metrics[-1] if self.metrics else {}
 
 # %% ../nbs/04_train.ipynb #706da2df
@@ -190,18 +213,32 @@ def _check_fit_arguments(model, data, *, steps, batch_size, lr, weight_decay, op
             check_labels(f"data.{split}", y, data.n_classes)
 
 # %% ../nbs/04_train.ipynb #bfa341fa
-def fit(model: nn.Module, data: Dataset, steps: int, *, batch_size: int = 200, lr: float = 1e-3,
-        weight_decay: float = 0.01, optimizer: str = "adamw", momentum: float = 0.9, loss: str = "cross_entropy",
-        objective: Callable | None = None, augment: Augment | None = None,
-        checkpoint_steps: Iterable[int] | None = None, n_checkpoints: int = 20, run_dir: Path | str | None = None,
-        callbacks: Iterable[Callback] = (), seed: int = 0, device: str | torch.device | None = None,
-        eval_max_samples: int = 10_000, check_every: int = 50, progress: bool = True, precision: str = "fp32",
-        channels_last: bool = False, compile: bool = False) -> FitResult:
-    """Train `model` on `data` for `steps` optimiser steps; evaluate, call back and checkpoint at `checkpoint_steps`
-    (default: `n_checkpoints` log-spaced steps). With `run_dir`, write `config.json`, `metrics.jsonl` and
-    `checkpoints/`, and resume from the latest checkpoint found there. On a GPU, `precision="bf16"` runs the forward
-    pass and loss under bfloat16 autocast, `channels_last` stores images and convolution weights channels-last, and
-    `compile` trains through `torch.compile(model)` (checkpoints keep the plain model's names)."""
+def fit(model: nn.Module, # the network to train, in place (moved to `device`)
+        data: Dataset, # training and test tensors (moved to `device`)
+        steps: int, # optimiser steps (0: only evaluate the initial model)
+        *, batch_size: int = 200, # samples per step (clipped to the training set's size)
+        lr: float = 1e-3, # learning rate, constant
+        weight_decay: float = 0.01, # AdamW's decoupled decay, or SGD's L2 penalty
+        optimizer: str = "adamw", # one of OPTIMIZERS: adamw, sgd
+        momentum: float = 0.9, # SGD's momentum, in [0, 1) (AdamW ignores it)
+        loss: str = "cross_entropy", # one of LOSSES: cross_entropy, mse (on one-hot targets)
+        objective: Callable | None = None, # `objective(model, x, y) -> loss` instead of `loss`; no evaluation then
+        augment: Augment | None = None, # applied to each batch, seeded by (`seed`, step)
+        checkpoint_steps: Iterable[int] | None = None, # steps in [0, steps] to evaluate and checkpoint (plus `steps`)
+        n_checkpoints: int = 20, # log-spaced checkpoint steps when `checkpoint_steps` is None
+        run_dir: Path | str | None = None, # folder for config.json, metrics.jsonl, checkpoints/; None: memory only
+        callbacks: Iterable[Callback] = (), # called after every step and at every checkpoint
+        seed: int = 0, # batch order and augmentation; torch's global seed of a new run
+        device: str | torch.device | None = None, # where to train; None: the `device` setting (`get_device`)
+        eval_max_samples: int = 10_000, # the first training samples evaluated at each checkpoint
+        check_every: int = 50, # steps between checks that the loss is finite
+        progress: bool = True, # show a progress bar
+        precision: str = "fp32", # fp32, or bf16: forward pass and loss under bfloat16 autocast (GPU speed)
+        channels_last: bool = False, # images and convolution weights stored channels-last (GPU speed)
+        compile: bool = False, # train through `torch.compile(model)`; checkpoints keep the plain model's names
+       ) -> FitResult:
+    """Train `model` on `data` for `steps` optimiser steps, evaluating, calling back and checkpointing on a schedule;
+    with `run_dir`, resume from the latest checkpoint found there."""
     check_choice("precision", precision, ("fp32", "bf16"))
     _check_fit_arguments(model, data, steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                          optimizer=optimizer, momentum=momentum, loss=loss, n_checkpoints=n_checkpoints,

@@ -21,17 +21,20 @@ __all__ = ['PAIR_KINDS', 'mean_accuracy', 'best_strength', 'class_best_strengths
            'confusion_shares', 'growing_confusions', 'categorise_pairs', 'false_positive_growth']
 
 # %% ../../nbs/40_classwise_drops.ipynb #b74b8f3a
-def mean_accuracy(table: SweepTable) -> torch.Tensor:
+def mean_accuracy(table: SweepTable, # a sweep
+                 ) -> torch.Tensor:
     "Class-averaged test accuracy at each strength, averaged over seeds [S]."
     return table.accuracy.nanmean(-1).nanmean(-1)
 
 # %% ../../nbs/40_classwise_drops.ipynb #244130e7
-def best_strength(table: SweepTable) -> float:
+def best_strength(table: SweepTable, # a sweep
+                 ) -> float:
     "The strength with the highest class-averaged accuracy."
     return table.strengths[int(torch.nan_to_num(mean_accuracy(table), -1.0).argmax())]
 
 # %% ../../nbs/40_classwise_drops.ipynb #c7e7fed9
-def class_best_strengths(table: SweepTable) -> torch.Tensor:
+def class_best_strengths(table: SweepTable, # a sweep
+                        ) -> torch.Tensor: # float64 (C,)
     "Each class's best strength [C] (its seed-mean accuracy; ties: the weaker crop, i.e. the larger s)."
     acc = torch.nan_to_num(table.accuracy.nanmean(1), -1.0)  # [S, C]
     best = (acc.flip(0).argmax(0) * -1 + len(table.strengths) - 1)  # last maximum: the largest s among ties
@@ -49,8 +52,11 @@ def _loo_best(acc: torch.Tensor) -> torch.Tensor:
     return acc.gather(0, choice.unsqueeze(0)).squeeze(0)
 
 # %% ../../nbs/40_classwise_drops.ipynb #68d18497
-def class_drops(table: SweepTable, at: float | None = None, reference: float | str = "weakest",
-                correction: str | None = "bh") -> list[dict]:
+def class_drops(table: SweepTable, # a sweep
+                at: float | None = None, # the strength scored; None: `best_strength(table)`
+                reference: float | str = "weakest", # a strength, 'weakest' (largest s) or 'class_best' (>= 3 seeds)
+                correction: str | None = "bh", # p-value adjustment across classes: 'bh', 'holm' or None
+               ) -> list[dict]: # one row per class: accuracy, reference, drop, t, p, p_adjusted
     "Per class: accuracy at `at` minus at `reference`, one-sided paired t-test across seeds, adjusted p-values."
     at = best_strength(table) if at is None else at
     acc = table.accuracy  # [S, R, C]
@@ -69,19 +75,26 @@ def class_drops(table: SweepTable, at: float | None = None, reference: float | s
             for c, name in enumerate(table.class_names)]
 
 # %% ../../nbs/40_classwise_drops.ipynb #c8da25d3
-def significant_drops(table: SweepTable, alpha: float = 0.05, **kwargs) -> list[dict]:
+def significant_drops(table: SweepTable, # a sweep
+                      alpha: float = 0.05, # the level the adjusted p-values are compared with
+                      **kwargs, # `class_drops`'s arguments: at, reference, correction
+                     ) -> list[dict]:
     "The rows of `class_drops` with adjusted p < alpha, largest drop first."
     rows = [r for r in class_drops(table, **kwargs) if r["p_adjusted"] < alpha and r["drop"] > 0]
     return sorted(rows, key=lambda r: -r["drop"])
 
 # %% ../../nbs/40_classwise_drops.ipynb #fde0c5e4
-def confusion_shares(table: SweepTable) -> torch.Tensor:
+def confusion_shares(table: SweepTable, # a sweep
+                    ) -> torch.Tensor:
     "Share of class k's samples predicted as l, [S, R, C, C] (rows sum to 1)."
     return table.confusion / table.confusion.sum(-1, keepdim=True)
 
 # %% ../../nbs/40_classwise_drops.ipynb #c2191231
-def growing_confusions(table: SweepTable, alpha: float = 0.05, min_growth: float = 0.0,
-                       correction: str | None = "bh") -> list[dict]:
+def growing_confusions(table: SweepTable, # a sweep (at least 3 finished cells)
+                       alpha: float = 0.05, # the level the adjusted p-values are compared with
+                       min_growth: float = 0.0, # least share growth, strongest minus weakest crop, to report
+                       correction: str | None = "bh", # p-value adjustment across the C(C-1) pairs: 'bh', 'holm', None
+                      ) -> list[dict]: # rows k, l, pair, share_weak, share_strong, growth, slope, p, p_adjusted
     "Pairs k -> l whose share grows with crop strength 1 - s (OLS slope, one-sided t-test across all cells)."
     share = confusion_shares(table)  # [S, R, C, C]
     S, R, C, _ = share.shape
@@ -116,10 +129,16 @@ def growing_confusions(table: SweepTable, alpha: float = 0.05, min_growth: float
 PAIR_KINDS = ("ambiguous", "fine-grained", "co-occurring", "co-occurring?", "unrelated")
 
 
-def categorise_pairs(pairs: Sequence[dict], table: SweepTable, parents: Sequence[int] | None = None,
-                     similarity: torch.Tensor | None = None, similarity_threshold: float = 0.8,
-                     cooccurrence: torch.Tensor | None = None, cooccurrence_threshold: float = 0.1,
-                     overlap_threshold: float = 0.5, min_share: float = 0.01) -> list[dict]:
+def categorise_pairs(pairs: Sequence[dict], # rows with keys k, l (e.g. from `growing_confusions`)
+                     table: SweepTable, # the sweep they come from
+                     parents: Sequence[int] | None = None, # each class's parent class (C,): same parent is fine-grained
+                     similarity: torch.Tensor | None = None, # class similarity (C, C), e.g. of embeddings
+                     similarity_threshold: float = 0.8, # least similarity of a fine-grained pair
+                     cooccurrence: torch.Tensor | None = None, # co-occurrence of the classes (C, C), e.g. multi-label
+                     cooccurrence_threshold: float = 0.1, # least co-occurrence of a co-occurring pair
+                     overlap_threshold: float = 0.5, # least min/max of the two-way shares at the weakest crop: ambiguous
+                     min_share: float = 0.01, # least share k -> l at the weakest crop for an ambiguous pair
+                    ) -> list[dict]: # the rows of `pairs` with kind, why and overlap added
     "Label each pair k -> l ambiguous / fine-grained / co-occurring / unrelated by the documented rule."
     mean = confusion_shares(table).nanmean(1)  # [S, C, C]
     weak, strong = mean[int(np.argmax(table.strengths))], mean[int(np.argmin(table.strengths))]
@@ -146,8 +165,11 @@ def categorise_pairs(pairs: Sequence[dict], table: SweepTable, parents: Sequence
     return out
 
 # %% ../../nbs/40_classwise_drops.ipynb #04cfae58
-def false_positive_growth(table: SweepTable, strong: float | None = None, weak: float | None = None,
-                          correction: str | None = "bh") -> list[dict]:
+def false_positive_growth(table: SweepTable, # a sweep
+                          strong: float | None = None, # the strong crop's s; None: the smallest strength
+                          weak: float | None = None, # the weak crop's s; None: the largest strength
+                          correction: str | None = "bh", # p-value adjustment across classes: 'bh', 'holm' or None
+                         ) -> list[dict]: # one row per class: fp_weak, fp_strong, growth, p, p_adjusted
     "Per class: false positives at `strong` minus at `weak` crop (seed means) and the paired one-sided t-test."
     strong = min(table.strengths) if strong is None else strong
     weak = max(table.strengths) if weak is None else weak

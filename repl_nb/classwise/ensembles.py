@@ -27,7 +27,10 @@ RANDOMNESS = ("init", "order", "augment")
 FIT_SEED_STRIDE = 1_000_003  # fit seeds the augmentation of step t with `seed * FIT_SEED_STRIDE + t`
 
 
-def member_seeds(i: int, base_seed: int = 0, vary: Sequence[str] = RANDOMNESS) -> dict[str, int]:
+def member_seeds(i: int, # the member's index
+                 base_seed: int = 0, # the seed every member shares
+                 vary: Sequence[str] = RANDOMNESS, # the sources that differ between members: init, order, augment
+                ) -> dict[str, int]: # {source: seed}: base_seed + i for the sources in `vary`, base_seed otherwise
     "The init / order / augment seeds of ensemble member i."
     unknown = set(vary) - set(RANDOMNESS)
     if unknown:
@@ -38,11 +41,19 @@ def member_seeds(i: int, base_seed: int = 0, vary: Sequence[str] = RANDOMNESS) -
 class SeededAugment(nn.Module):
     "Wrap `augment` so that its draws follow `augment_seed` while `fit`'s seed (`fit_seed`) drives only the batch order."
 
-    def __init__(self, augment: nn.Module, fit_seed: int, augment_seed: int):
+    def __init__(self,
+                 augment: nn.Module, # the augmentation, called as `augment(x, seed=...)`
+                 fit_seed: int, # the seed `fit` is given (it drives the batch order)
+                 augment_seed: int, # the seed the augmentation's draws follow instead
+                ):
         super().__init__()
         self.augment, self.fit_seed, self.augment_seed = augment, fit_seed, augment_seed
 
-    def forward(self, x: torch.Tensor, seed: int | None = None) -> torch.Tensor:
+    def forward(self,
+                x: torch.Tensor, # a batch
+                seed: int | None = None, # the seed `fit` passes: fit_seed * FIT_SEED_STRIDE + step; None: unseeded
+               ) -> torch.Tensor:
+        "Augment `x` with the draws of `augment_seed` at the same step."
         if seed is None:
             return self.augment(x)
         step = seed - self.fit_seed * FIT_SEED_STRIDE
@@ -55,10 +66,18 @@ class SeededAugment(nn.Module):
         return f"SeededAugment({self.augment!r}, augment_seed={self.augment_seed})"
 
 # %% ../../nbs/40_classwise_ensembles.ipynb #a8f4d9d2
-def train_members(data: Dataset, make_model: Callable[[], nn.Module], members: Iterable[int], steps: int,
-                  run_dir: Path | str, *, vary: Sequence[str] = RANDOMNESS, base_seed: int = 0,
-                  augment: Augment | None = None, fit_kwargs: dict | None = None,
-                  device: str | torch.device | None = None, progress: bool = True) -> torch.Tensor:
+def train_members(data: Dataset, # the data set (its test split is scored)
+                  make_model: Callable[[], nn.Module], # builds a fresh model
+                  members: Iterable[int], # the member indices to train (stored ones are reused)
+                  steps: int, # optimiser steps per member
+                  run_dir: Path | str, # the ensemble's folder (resumed)
+                  *, vary: Sequence[str] = RANDOMNESS, # the sources that differ between members (see `member_seeds`)
+                  base_seed: int = 0, # the seed every member shares
+                  augment: Augment | None = None, # the augmentation, the same recipe for every member
+                  fit_kwargs: dict | None = None, # more arguments of `fit` (lr, batch_size, ...)
+                  device: str | torch.device | None = None, # where to train; None: the `device` setting
+                  progress: bool = True, # print each member's accuracy and time to stderr
+                 ) -> torch.Tensor:
     "Train ensemble members (indices `members`) that differ only in the sources `vary`; test scores [K, N, C]."
     members = list(members)
     label = augment.crop_scale if augment is not None and augment.crop_scale is not None else 1.0
@@ -75,7 +94,9 @@ def train_members(data: Dataset, make_model: Callable[[], nn.Module], members: I
     return torch.stack([load_cell_logits(run_dir, label, i) for i in members])
 
 # %% ../../nbs/40_classwise_ensembles.ipynb #1e6fe573
-def ensemble_scores(logits: torch.Tensor, how: str = "probs") -> torch.Tensor:
+def ensemble_scores(logits: torch.Tensor, # the members' scores [K, N, C]
+                    how: str = "probs", # average softmax probabilities ('probs') or raw 'logits'
+                   ) -> torch.Tensor: # float32 [K, N, C]
     "Scores of the ensembles of the first 1..K members [K, N, C]: running mean of logits or of softmax probabilities."
     if how not in ("probs", "logits"):
         raise ValueError(f"how must be 'probs' or 'logits', not {how!r}.")
@@ -84,7 +105,10 @@ def ensemble_scores(logits: torch.Tensor, how: str = "probs") -> torch.Tensor:
     return x.cumsum(0) / sizes
 
 # %% ../../nbs/40_classwise_ensembles.ipynb #a8c07d4b
-def per_class_accuracy_stack(preds: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+def per_class_accuracy_stack(preds: torch.Tensor, # predicted classes [B, N], or scores [B, N, C]
+                             labels: torch.Tensor, # true classes [N], in [0, n_classes)
+                             n_classes: int, # C
+                            ) -> torch.Tensor: # [B, C]; NaN for a class absent from `labels`
     "Per-class accuracy of a stack of predictions [B, N] (or scores [B, N, C]) against one `labels` [N]: [B, C]."
     p = preds.argmax(-1) if preds.ndim == 3 else preds
     B = p.shape[0]
@@ -96,12 +120,19 @@ def per_class_accuracy_stack(preds: torch.Tensor, labels: torch.Tensor, n_classe
     return _float(correct) / _float(support)
 
 # %% ../../nbs/40_classwise_ensembles.ipynb #03eff5f7
-def ensemble_per_class(logits: torch.Tensor, labels: torch.Tensor, n_classes: int, how: str = "probs") -> torch.Tensor:
+def ensemble_per_class(logits: torch.Tensor, # the members' scores [K, N, C]
+                       labels: torch.Tensor, # true classes [N]
+                       n_classes: int, # C
+                       how: str = "probs", # average softmax probabilities ('probs') or raw 'logits'
+                      ) -> torch.Tensor:
     "Per-class accuracy [K, C] of the ensembles of the first 1..K members of `logits` [K, N, C]."
     return per_class_accuracy_stack(ensemble_scores(logits, how), labels, n_classes)
 
 # %% ../../nbs/40_classwise_ensembles.ipynb #45070dc3
-def curve_summary(per_class: torch.Tensor, k: int, reference: torch.Tensor | None = None) -> dict[str, list[float]]:
+def curve_summary(per_class: torch.Tensor, # per-class accuracy [K, C] of ensembles of size 1..K
+                  k: int, # how many classes the worst / best / bottom / top averages take
+                  reference: torch.Tensor | None = None, # per-class accuracy [C] choosing bottom-k / top-k; None: none
+                 ) -> dict[str, list[float]]: # size, mean, worst_k, best_k (and bottom_k, top_k): one value per row
     "Mean, worst-k, best-k and (with a reference [C]) bottom-k / top-k of each row of `per_class` [K, C]."
     out = {"size": list(range(1, len(per_class) + 1)), "mean": per_class.nanmean(-1).tolist(),
            "worst_k": worst_k_accuracy(per_class, k).tolist(), "best_k": best_k_accuracy(per_class, k).tolist()}

@@ -20,7 +20,9 @@ __all__ = ['as_predictions', 'confusion_matrix', 'per_class_accuracy', 'per_clas
            'paired_t_test', 'adjust_p_values']
 
 # %% ../../nbs/40_classwise_metrics.ipynb #7c20c11c
-def as_predictions(preds_or_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def as_predictions(preds_or_logits: torch.Tensor, # integer predictions of `labels`' shape, or scores (..., C)
+                   labels: torch.Tensor, # the true classes, for the shape
+                  ) -> torch.Tensor: # integer predictions of `labels`' shape
     "Integer class predictions: `preds_or_logits` if it has the shape of `labels`, else its argmax over the last dim."
     p, labels = torch.as_tensor(preds_or_logits), torch.as_tensor(labels)
     if p.shape == labels.shape:
@@ -48,7 +50,10 @@ def _checked(preds_or_logits, labels, n_classes: int) -> tuple[torch.Tensor, tor
     return p, labels
 
 # %% ../../nbs/40_classwise_metrics.ipynb #cd0f7de4
-def confusion_matrix(preds_or_logits: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+def confusion_matrix(preds_or_logits: torch.Tensor, # predicted classes (N,) or scores (N, C)
+                     labels: torch.Tensor, # true classes (N,), in [0, n_classes)
+                     n_classes: int, # C
+                    ) -> torch.Tensor: # integer counts (C, C), rows: true class
     "Counts [C, C]: entry (k, l) is the number of samples of true class k predicted as l."
     p, y = _checked(preds_or_logits, labels, n_classes)
     return torch.bincount(y * n_classes + p, minlength=n_classes * n_classes).view(n_classes, n_classes)
@@ -58,7 +63,10 @@ def _float(t: torch.Tensor) -> torch.Tensor:
     return t.float() if t.device.type == "mps" else t.double()
 
 # %% ../../nbs/40_classwise_metrics.ipynb #a89f0c2d
-def per_class_accuracy(preds_or_logits: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+def per_class_accuracy(preds_or_logits: torch.Tensor, # predicted classes (N,) or scores (N, C)
+                       labels: torch.Tensor, # true classes (N,), in [0, n_classes)
+                       n_classes: int, # C
+                      ) -> torch.Tensor: # float64 (C,) (float32 on MPS)
     "Accuracy of each class [C] (recall): correct / support; NaN for a class absent from `labels`."
     p, y = _checked(preds_or_logits, labels, n_classes)
     support = torch.bincount(y, minlength=n_classes)
@@ -66,8 +74,11 @@ def per_class_accuracy(preds_or_logits: torch.Tensor, labels: torch.Tensor, n_cl
     return _float(correct) / _float(support)  # 0 / 0 = NaN
 
 # %% ../../nbs/40_classwise_metrics.ipynb #e262001c
-def per_class_false_positives(preds_or_logits: torch.Tensor, labels: torch.Tensor, n_classes: int,
-                              rate: bool = False) -> torch.Tensor:
+def per_class_false_positives(preds_or_logits: torch.Tensor, # predicted classes (N,) or scores (N, C)
+                              labels: torch.Tensor, # true classes (N,), in [0, n_classes)
+                              n_classes: int, # C
+                              rate: bool = False, # divide by the samples of the other classes (a false-positive rate)
+                             ) -> torch.Tensor: # counts (C,), or rates with `rate`
     "Samples of other classes predicted as each class [C]; with `rate`, divided by the number of such samples."
     p, y = _checked(preds_or_logits, labels, n_classes)
     wrong = p != y
@@ -78,13 +89,15 @@ def per_class_false_positives(preds_or_logits: torch.Tensor, labels: torch.Tenso
     return _float(fp) / _float(negatives)
 
 # %% ../../nbs/40_classwise_metrics.ipynb #49e6c2f8
-def accuracy_from_confusion(confusion: torch.Tensor) -> torch.Tensor:
+def accuracy_from_confusion(confusion: torch.Tensor, # counts [..., C, C], rows: true class
+                           ) -> torch.Tensor:
     "Per-class accuracy [..., C] of confusion matrices [..., C, C] (NaN for an empty row)."
     c = _float(torch.as_tensor(confusion))
     return c.diagonal(dim1=-2, dim2=-1) / c.sum(-1)
 
 # %% ../../nbs/40_classwise_metrics.ipynb #93387b00
-def false_positives_from_confusion(confusion: torch.Tensor) -> torch.Tensor:
+def false_positives_from_confusion(confusion: torch.Tensor, # counts [..., C, C], rows: true class
+                                  ) -> torch.Tensor:
     "Per-class false positives [..., C] of confusion matrices [..., C, C] (column sums minus the diagonal)."
     c = torch.as_tensor(confusion)
     return c.sum(-2) - c.diagonal(dim1=-2, dim2=-1)
@@ -101,17 +114,24 @@ def _k_extreme(per_class: torch.Tensor, k: int, lowest: bool) -> torch.Tensor:
     return torch.where(torch.isinf(ranked).any(-1), math.nan, ranked.mean(-1))
 
 # %% ../../nbs/40_classwise_metrics.ipynb #f59ba5d2
-def worst_k_accuracy(per_class: torch.Tensor, k: int) -> torch.Tensor:
+def worst_k_accuracy(per_class: torch.Tensor, # per-class accuracies [..., C]
+                     k: int, # how many classes, in [1, C]
+                    ) -> torch.Tensor: # [...]; NaN when fewer than k classes are defined
     "Mean of the k lowest per-class accuracies (last dim; NaN classes skipped): a 0-d tensor, or one per row."
     return _k_extreme(per_class, k, lowest=True)
 
 # %% ../../nbs/40_classwise_metrics.ipynb #2a4631c2
-def best_k_accuracy(per_class: torch.Tensor, k: int) -> torch.Tensor:
+def best_k_accuracy(per_class: torch.Tensor, # per-class accuracies [..., C]
+                    k: int, # how many classes, in [1, C]
+                   ) -> torch.Tensor: # [...]; NaN when fewer than k classes are defined
     "Mean of the k highest per-class accuracies (last dim; NaN classes skipped)."
     return _k_extreme(per_class, k, lowest=False)
 
 # %% ../../nbs/40_classwise_metrics.ipynb #8556b2b2
-def select_classes(reference: torch.Tensor, k: int, lowest: bool = True) -> torch.Tensor:
+def select_classes(reference: torch.Tensor, # per-class accuracies (C,) of a reference run, not the one scored
+                   k: int, # how many classes, at most the defined ones
+                   lowest: bool = True, # the k lowest (bottom-k); False: the k highest (top-k)
+                  ) -> torch.Tensor: # k class indices, in rank order
     "Indices of the k lowest (or highest) classes of `reference` [C] (NaN skipped; ties: lower index first)."
     r = _float(torch.as_tensor(reference))
     check_positive("k", k, integer=True)
@@ -121,7 +141,9 @@ def select_classes(reference: torch.Tensor, k: int, lowest: bool = True) -> torc
     return torch.sort(key, descending=not lowest, stable=True).indices[:k]
 
 # %% ../../nbs/40_classwise_metrics.ipynb #3a2783a9
-def subset_accuracy(per_class: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+def subset_accuracy(per_class: torch.Tensor, # per-class accuracies [..., C]
+                    classes: torch.Tensor, # integer class indices, e.g. from `select_classes`
+                   ) -> torch.Tensor: # [...]
     "Mean accuracy over the fixed `classes` (last dim; NaN skipped): bottom-k / top-k when chosen on a reference."
     x = _float(torch.as_tensor(per_class))
     classes = torch.as_tensor(classes, device=x.device)
@@ -130,7 +152,10 @@ def subset_accuracy(per_class: torch.Tensor, classes: torch.Tensor) -> torch.Ten
     return x[..., classes].nanmean(-1)
 
 # %% ../../nbs/40_classwise_metrics.ipynb #c3f7d158
-def paired_t_test(a: torch.Tensor, b: torch.Tensor, dim: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def paired_t_test(a: torch.Tensor, # values of one setting, e.g. per-class accuracy [seeds, C]
+                  b: torch.Tensor, # values of the other, same shape and pairing
+                  dim: int = 0, # the dimension of the pairs (seeds)
+                 ) -> tuple[torch.Tensor, torch.Tensor]: # (t, p), `dim` reduced; p NaN with fewer than 2 pairs
     "One-sided paired t-test of mean(a - b) < 0 along `dim` (NaN pairs dropped): (t statistic, p-value)."
     a, b = torch.as_tensor(a), torch.as_tensor(b)
     if a.shape != b.shape:
@@ -150,7 +175,9 @@ def paired_t_test(a: torch.Tensor, b: torch.Tensor, dim: int = 0) -> tuple[torch
     return t, torch.where(n < 2, math.nan, p)
 
 # %% ../../nbs/40_classwise_metrics.ipynb #ab4b6da5
-def adjust_p_values(p: torch.Tensor, method: str | None = "bh") -> torch.Tensor:
+def adjust_p_values(p: torch.Tensor, # p-values, any shape (adjusted together, NaN left out)
+                    method: str | None = "bh", # 'bh', 'holm' or None (no adjustment)
+                   ) -> torch.Tensor: # float64, `p`'s shape, on the CPU
     "p-values adjusted for multiple comparisons ('bh': Benjamini-Hochberg, 'holm', or None); NaN kept."
     p = torch.as_tensor(p, dtype=torch.float64).cpu()
     if method is None:

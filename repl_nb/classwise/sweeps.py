@@ -41,10 +41,10 @@ def _key(s: float) -> float:
 @dataclasses.dataclass
 class SweepTable:
     "Test confusion matrices of a sweep, `confusion` [S, R, C, C] (NaN: cell not run), over `strengths` x `seeds`."
-    strengths: list[float]
-    seeds: list[int]
-    class_names: list[str]
-    confusion: torch.Tensor
+    strengths: list[float]  # the S swept values (crop scale s: smaller is stronger), rounded to 8 decimals
+    seeds: list[int]  # the R seeds
+    class_names: list[str]  # the C class names
+    confusion: torch.Tensor  # float counts [S, R, C, C], rows: true class; NaN where a cell is not run
 
     def __post_init__(self):
         self.strengths, self.seeds = [_key(s) for s in self.strengths], [int(r) for r in self.seeds]
@@ -77,7 +77,9 @@ class SweepTable:
         "Test samples per class [S, R, C]."
         return self.confusion.sum(-1)
 
-    def index(self, s: float) -> int:
+    def index(self,
+              s: float, # a strength of the table
+             ) -> int:
         "Position of strength `s` in `strengths`."
         keys = [_key(v) for v in self.strengths]
         if _key(s) not in keys:
@@ -99,7 +101,10 @@ class SweepTable:
         return rows
 
     @classmethod
-    def from_records(cls, rows: Iterable[dict], class_names: Sequence[str] | None = None) -> SweepTable:
+    def from_records(cls,
+                     rows: Iterable[dict], # tidy rows, as `records` writes them (any order)
+                     class_names: Sequence[str] | None = None, # all C names; None: read off the rows
+                    ) -> SweepTable:
         "Rebuild a table from tidy rows; cells missing some of their class rows are left out."
         rows = list(rows)
         if class_names is None:
@@ -119,13 +124,17 @@ class SweepTable:
             confusion[strengths.index(s), seeds.index(seed)] = torch.tensor([by_class[c] for c in range(C)], dtype=torch.float64)
         return cls(strengths, seeds, list(class_names), confusion)
 
-    def save(self, path: Path | str) -> Path:
+    def save(self,
+             path: Path | str, # a .jsonl file, or a folder
+            ) -> Path: # the file written
         "Write the tidy rows as JSON lines (atomically); a folder means `folder/sweep.jsonl`."
         path = Path(path)
         return write_jsonl(path / SWEEP_FILE if path.is_dir() else path, self.records())
 
     @classmethod
-    def load(cls, path: Path | str) -> SweepTable:
+    def load(cls,
+             path: Path | str, # a .jsonl file, or a folder holding sweep.jsonl
+            ) -> SweepTable:
         "Read a table written by `save` or by a sweep (a folder means `folder/sweep.jsonl`)."
         path = Path(path)
         path = path / SWEEP_FILE if path.is_dir() else path
@@ -133,7 +142,10 @@ class SweepTable:
             raise FileNotFoundError(f"No sweep table at {path}.")
         return cls.from_records(read_jsonl(path))
 
-    def select(self, strengths: Sequence[float] | None = None, seeds: Sequence[int] | None = None) -> SweepTable:
+    def select(self,
+               strengths: Sequence[float] | None = None, # strengths to keep, in this order; None: all
+               seeds: Sequence[int] | None = None, # seeds to keep, in this order; None: all
+              ) -> SweepTable:
         "The sub-table of some strengths and seeds."
         i = [self.index(s) for s in strengths] if strengths is not None else list(range(len(self.strengths)))
         j = [self.seeds.index(s) for s in seeds] if seeds is not None else list(range(len(self.seeds)))
@@ -145,7 +157,12 @@ class SweepTable:
                 f"{self.n_classes} classes, {int(self.done.sum())} cells done)")
 
 # %% ../../nbs/40_classwise_sweeps.ipynb #65dca19a
-def cell_records(s: float, seed: int, logits: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str]) -> list[dict]:
+def cell_records(s: float, # the cell's strength
+                 seed: int, # the cell's seed
+                 logits: torch.Tensor, # the model's test scores (N, C), or predicted classes (N,)
+                 labels: torch.Tensor, # the true test classes (N,)
+                 class_names: Sequence[str], # the C class names
+                ) -> list[dict]:
     "Tidy rows (one per class) of the model of cell (s, seed) from its test scores."
     cm = confusion_matrix(logits, labels, len(class_names)).cpu()
     table = SweepTable([float(s)], [int(seed)], list(class_names), cm[None, None].double())
@@ -153,7 +170,11 @@ def cell_records(s: float, seed: int, logits: torch.Tensor, labels: torch.Tensor
 
 # %% ../../nbs/40_classwise_sweeps.ipynb #64481f10
 @torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, device: str | torch.device | None = None) -> torch.Tensor:
+def predict_logits(model: nn.Module, # the model (moved to `device`; its train / eval mode is restored)
+                   x: torch.Tensor, # inputs (N, ...), on any device
+                   batch_size: int = 1024, # samples per forward pass
+                   device: str | torch.device | None = None, # where to run; None: the `device` setting
+                  ) -> torch.Tensor: # (N, C)
     "Scores of `model` on `x` in eval mode, in batches on `device`, returned on the CPU as float32."
     device = get_device(device)
     was_training = model.training
@@ -163,11 +184,17 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, de
     return torch.cat(out) if out else torch.empty(0)
 
 # %% ../../nbs/40_classwise_sweeps.ipynb #bf416fdd
-def cell_name(s: float, seed: int) -> str:
+def cell_name(s: float, # the cell's strength
+              seed: int, # the cell's seed
+             ) -> str:
+    "The name of cell (s, seed) in file names: `s<s>-seed<seed>`."
     return f"s{_key(s):g}-seed{int(seed)}"
 
 # %% ../../nbs/40_classwise_sweeps.ipynb #303eea97
-def load_cell_logits(run_dir: Path | str, s: float, seed: int) -> torch.Tensor:
+def load_cell_logits(run_dir: Path | str, # the sweep's run folder
+                     s: float, # the cell's strength
+                     seed: int, # the cell's seed
+                    ) -> torch.Tensor: # (N, C) float32
     "The test scores stored for cell (s, seed)."
     path = Path(run_dir) / "logits" / f"{cell_name(s, seed)}.safetensors"
     if not path.exists():
@@ -175,9 +202,14 @@ def load_cell_logits(run_dir: Path | str, s: float, seed: int) -> torch.Tensor:
     return load_file(str(path))["logits"]
 
 # %% ../../nbs/40_classwise_sweeps.ipynb #08e77042
-def run_cells(run_dir: Path | str, cells: Iterable[tuple[float, int]], train_cell: Callable[[float, int], torch.Tensor],
-              labels: torch.Tensor, class_names: Sequence[str], config: dict | None = None,
-              progress: bool = True) -> SweepTable:
+def run_cells(run_dir: Path | str, # the sweep's folder: sweep.jsonl, sweep_config.json, logits/
+              cells: Iterable[tuple[float, int]], # the (strength, seed) cells wanted
+              train_cell: Callable[[float, int], torch.Tensor], # `train_cell(s, seed)` -> test scores (N, C)
+              labels: torch.Tensor, # the true test classes (N,)
+              class_names: Sequence[str], # the C class names
+              config: dict | None = None, # the sweep's settings; a resumed folder must hold the same
+              progress: bool = True, # print each cell's accuracy and time to stderr
+             ) -> SweepTable: # every cell stored in `run_dir`
     "Train and evaluate every cell not yet stored in `run_dir/sweep.jsonl`; return the whole table."
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -208,9 +240,17 @@ def run_cells(run_dir: Path | str, cells: Iterable[tuple[float, int]], train_cel
     return SweepTable.load(path)
 
 # %% ../../nbs/40_classwise_sweeps.ipynb #6c3e601e
-def train_and_predict(data: Dataset, make_model: Callable[[], nn.Module], steps: int, *, init_seed: int, fit_seed: int,
-                      augment: nn.Module | None = None, objective: Callable | None = None, fit_kwargs: dict | None = None,
-                      run_dir: Path | str | None = None, device: str | torch.device | None = None) -> torch.Tensor:
+def train_and_predict(data: Dataset, # the data set (its test split is scored)
+                      make_model: Callable[[], nn.Module], # builds a fresh model
+                      steps: int, # optimiser steps of `fit`
+                      *, init_seed: int, # seeds everything before `make_model`: the initial weights
+                      fit_seed: int, # `fit`'s seed: batch order and augmentation
+                      augment: nn.Module | None = None, # `fit`'s augmentation
+                      objective: Callable | None = None, # `fit`'s objective; None: supervised
+                      fit_kwargs: dict | None = None, # more arguments of `fit` (lr, batch_size, ...)
+                      run_dir: Path | str | None = None, # `fit`'s run folder (checkpoints, resume); None: none
+                      device: str | torch.device | None = None, # where to train; None: the `device` setting
+                     ) -> torch.Tensor: # test scores (N, C) on the CPU
     "Build a model under `init_seed`, train it with `fit` (`fit_seed`: batch order and augmentation), return test scores."
     device = get_device(device)
     seed_everything(init_seed)
@@ -220,9 +260,18 @@ def train_and_predict(data: Dataset, make_model: Callable[[], nn.Module], steps:
     return predict_logits(result.model, data.x_test, device=device)
 
 # %% ../../nbs/40_classwise_sweeps.ipynb #9742af90
-def crop_sweep(data: Dataset, make_model: Callable[[], nn.Module], strengths: Sequence[float], seeds: Sequence[int],
-               run_dir: Path | str, steps: int, *, augment_kwargs: dict | None = None, fit_kwargs: dict | None = None,
-               cell_checkpoints: bool = False, device: str | torch.device | None = None, progress: bool = True) -> SweepTable:
+def crop_sweep(data: Dataset, # the data set (images)
+               make_model: Callable[[], nn.Module], # builds a fresh model
+               strengths: Sequence[float], # crop scales s in (0, 1]: the smallest area kept (smaller is stronger)
+               seeds: Sequence[int], # one model per seed and strength (init, batch order and augmentation)
+               run_dir: Path | str, # the sweep's folder (resumed)
+               steps: int, # optimiser steps per model
+               *, augment_kwargs: dict | None = None, # the rest of the `Augment` recipe (flips, noise, ...)
+               fit_kwargs: dict | None = None, # more arguments of `fit` (lr, batch_size, ...)
+               cell_checkpoints: bool = False, # keep each model's checkpoints under `run_dir/cells/`
+               device: str | torch.device | None = None, # where to train; None: the `device` setting
+               progress: bool = True, # print each cell's accuracy and time to stderr
+              ) -> SweepTable:
     "Train one model per (crop scale s, seed) with `Augment(crop_scale=s, **augment_kwargs)`; resumable table in `run_dir`."
     run_dir, augment_kwargs = Path(run_dir), dict(augment_kwargs or {})
     config = dict(kind="crop_sweep", steps=steps, augment_kwargs=augment_kwargs, fit_kwargs=fit_kwargs or {},
@@ -239,7 +288,10 @@ def crop_sweep(data: Dataset, make_model: Callable[[], nn.Module], strengths: Se
 class ClassConditionalAugment(nn.Module):
     "Augment each sample with the crop scale of its class: one `Augment(crop_scale=v, **kwargs)` per distinct scale v."
 
-    def __init__(self, class_scales: Sequence[float | None], **augment_kwargs):
+    def __init__(self,
+                 class_scales: Sequence[float | None], # the crop scale of each class (C,); None: no crop
+                 **augment_kwargs, # the rest of the `Augment` recipe, shared by all classes
+                ):
         super().__init__()
         self.class_scales = [None if v is None else float(v) for v in class_scales]
         self.values = sorted(set(self.class_scales), key=lambda v: (v is not None, v or 0.0))
@@ -250,16 +302,28 @@ class ClassConditionalAugment(nn.Module):
         self.calls = 0
 
     @classmethod
-    def weaken(cls, n_classes: int, classes: Iterable[int], strong: float, weak: float | None, **augment_kwargs):
+    def weaken(cls,
+               n_classes: int, # C
+               classes: Iterable[int], # the classes that get the weak crop
+               strong: float, # the crop scale of every other class
+               weak: float | None, # the crop scale of `classes`; None: no crop
+               **augment_kwargs, # the rest of the `Augment` recipe
+              ):
         "Crop scale `weak` for `classes`, `strong` for every other class."
         chosen = {int(c) for c in classes}
         return cls([weak if c in chosen else strong for c in range(n_classes)], **augment_kwargs)
 
-    def scales_of(self, y: torch.Tensor) -> list[float | None]:
+    def scales_of(self,
+                  y: torch.Tensor, # class labels (N,)
+                 ) -> list[float | None]:
         "The crop scale each sample of labels `y` receives."
         return [self.class_scales[c] for c in y.tolist()]
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, seed: int | None = None) -> torch.Tensor:
+    def forward(self,
+                x: torch.Tensor, # a batch of images (N, ...)
+                y: torch.Tensor, # their labels (N,)
+                seed: int | None = None, # seeds the draws (each scale's group its own stream); None: unseeded
+               ) -> torch.Tensor: # a new tensor of `x`'s shape
         "Augment batch `x` whose labels are `y`, each sample with the crop scale of its class."
         if len(y) != len(x):
             raise ValueError(f"x has {len(x)} samples but y has {len(y)} labels.")
@@ -273,7 +337,10 @@ class ClassConditionalAugment(nn.Module):
                 out[idx] = augment(x[idx], seed=None if seed is None else (seed * 1_000_003 + g) % 2**63)
         return out
 
-    def objective(self, loss: str = "cross_entropy", seed: int = 0) -> Callable:
+    def objective(self,
+                  loss: str = "cross_entropy", # one of `LOSSES` of repl_nb.train
+                  seed: int = 0, # seeds the augmentation, with the number of calls so far
+                 ) -> Callable: # `objective(model, x, y)` for `fit` (making one resets the call count)
         "A `fit` objective: augment the batch by its labels (seeded by `seed` and the call count), supervised loss."
         self.calls = 0
 
@@ -287,9 +354,17 @@ class ClassConditionalAugment(nn.Module):
         return f"class_scales={self.class_scales}, {self.augment_kwargs}"
 
 # %% ../../nbs/40_classwise_sweeps.ipynb #e0254722
-def policy_sweep(data: Dataset, make_model: Callable[[], nn.Module], policy: ClassConditionalAugment, seeds: Sequence[int],
-                 run_dir: Path | str, steps: int, *, label: float | None = None, fit_kwargs: dict | None = None,
-                 device: str | torch.device | None = None, progress: bool = True) -> SweepTable:
+def policy_sweep(data: Dataset, # the data set (images)
+                 make_model: Callable[[], nn.Module], # builds a fresh model
+                 policy: ClassConditionalAugment, # the class-conditional augmentation
+                 seeds: Sequence[int], # one model per seed (init, batch order and augmentation)
+                 run_dir: Path | str, # the sweep's folder (resumed)
+                 steps: int, # optimiser steps per model
+                 *, label: float | None = None, # the table's strength column; None: the policy's smallest scale
+                 fit_kwargs: dict | None = None, # more arguments of `fit` (a `loss` among them goes to the objective)
+                 device: str | torch.device | None = None, # where to train; None: the `device` setting
+                 progress: bool = True, # print each cell's accuracy and time to stderr
+                ) -> SweepTable:
     "Train with the class-conditional `policy` for each seed; resumable table in `run_dir` (s column: `label`)."
     fit_kwargs = dict(fit_kwargs or {})
     loss = fit_kwargs.pop("loss", "cross_entropy")

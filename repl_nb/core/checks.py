@@ -57,12 +57,20 @@ def check_number(name: str, # the argument's name, as the caller spells it
     return value
 
 # %% ../../nbs/00_core_checks.ipynb #b45ad226
-def check_positive(name: str, value: Any, integer: bool = False, fix: str = "") -> Any:
+def check_positive(name: str, # the argument's name, as the caller spells it
+                   value: Any, # the value given
+                   integer: bool = False, # only whole numbers >= 1
+                   fix: str = "", # how to fix a bad value, appended to the message
+                  ) -> Any: # `value` itself
     "`value` if it is a finite number > 0 (an integer >= 1 with `integer`), else an `ArgumentError` naming it."
     return check_number(name, value, 1 if integer else 0, low_open=not integer, integer=integer, fix=fix)
 
 # %% ../../nbs/00_core_checks.ipynb #ac914c0e
-def check_choice(name: str, value: Any, choices: Iterable, fix: str = "") -> Any:
+def check_choice(name: str, # the argument's name
+                 value: Any, # the value given
+                 choices: Iterable, # the valid values (listed in the message)
+                 fix: str = "", # how to fix a bad value
+                ) -> Any: # `value` itself
     "`value` if it is one of `choices`, else an `ArgumentError` listing them."
     choices = tuple(choices)
     if value not in choices:
@@ -112,7 +120,10 @@ def check_tensor(name: str, # the argument's name
     return t
 
 # %% ../../nbs/00_core_checks.ipynb #c0bd7df5
-def check_finite(name: str, t: torch.Tensor, fix: str = "") -> torch.Tensor:
+def check_finite(name: str, # the argument's name
+                 t: torch.Tensor, # the tensor to scan (integer and bool tensors always pass)
+                 fix: str = "", # how to fix it (default: clean or drop the values)
+                ) -> torch.Tensor: # `t` itself
     "`t` if it holds no NaN or infinite value, else an `ArgumentError` counting them."
     import torch
     if t.is_floating_point() or t.is_complex():
@@ -123,8 +134,13 @@ def check_finite(name: str, t: torch.Tensor, fix: str = "") -> torch.Tensor:
     return t
 
 # %% ../../nbs/00_core_checks.ipynb #53930926
-def check_labels(name: str, labels: Any, n_classes: int | None = None, length: int | None = None,
-                 length_of: str = "", fix: str = "") -> torch.Tensor:
+def check_labels(name: str, # the argument's name
+                 labels: Any, # the value given: class indices (N,)
+                 n_classes: int | None = None, # labels must lie in [0, n_classes); None: no bound
+                 length: int | None = None, # the number of labels required; None: any
+                 length_of: str = "", # what `length` counts the rows of, for the message (e.g. 'x')
+                 fix: str = "", # how to fix a bad value
+                ) -> torch.Tensor: # `labels` itself
     "`labels` if it is a 1-D integer tensor (of `length`, in [0, n_classes)), else an error naming it."
     import torch
     labels = check_tensor(name, labels, ndim=1, finite=False, fix=fix)

@@ -46,11 +46,11 @@ SETTINGS_FILE_VAR = "REPL_NB_SETTINGS"
 @dataclasses.dataclass(frozen=True)
 class Settings:
     "The environment's defaults (see `settings.ini`)."
-    data_root: Path
-    runs_dir: Path
-    device: str = "auto"
-    scale: str = "small"
-    dashboard_address: str = "127.0.0.1:5006"
+    data_root: Path  # where datasets are downloaded and cached
+    runs_dir: Path  # where run folders are created (`new_run_dir`)
+    device: str = "auto"  # auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps
+    scale: str = "small"  # the default preset of reproductions: one of SCALES
+    dashboard_address: str = "127.0.0.1:5006"  # host:port the dashboard listens on
     executor: str = "local"  # where `repl-nb reproduce` runs notebooks: local or slurm
     progress: str = "bar"  # how long work reports progress: one of PROGRESS_STYLES (`repl-nb reproduce`'s kernels: text)
     png: bool = True  # figures saved with a PNG beside the HTML (kaleido: seconds per figure; the test suite says no)
@@ -80,7 +80,8 @@ def format_address(host: str, # a host name or address (IPv6 unbracketed)
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 # %% ../../nbs/00_core_env.ipynb #cbc03a19
-def is_wildcard_host(host: str) -> bool:
+def is_wildcard_host(host: str, # a host to bind, as given (brackets and spaces allowed)
+                    ) -> bool:
     "True when binding `host` listens on every interface: 0.0.0.0 or :: in any spelling ('0', '[::]', '0:0::0', '')."
     host = host.strip().strip("[]")
     if host in ("", "*"):
@@ -97,7 +98,8 @@ def _has_section(path: Path) -> bool:
     return path.is_file() and bool(parser.read(path)) and parser.has_section(SETTINGS_SECTION)
 
 # %% ../../nbs/00_core_env.ipynb #21d261f4
-def find_settings_file(start: Path | str | None = None) -> Path | None:
+def find_settings_file(start: Path | str | None = None, # the folder to search up from; None: the working directory
+                      ) -> Path | None: # None when no settings.ini has a [repl_nb] section
     "The settings.ini in force: `$REPL_NB_SETTINGS`, else the nearest one above `start` (cwd), else the package's project."
     if os.environ.get(SETTINGS_FILE_VAR):
         path = Path(os.environ[SETTINGS_FILE_VAR]).expanduser()
@@ -113,7 +115,8 @@ def find_settings_file(start: Path | str | None = None) -> Path | None:
     return None
 
 # %% ../../nbs/00_core_env.ipynb #c78fce71
-def load_settings(path: Path | str | None = None) -> Settings:
+def load_settings(path: Path | str | None = None, # a settings.ini; None: `find_settings_file()`
+                 ) -> Settings:
     "Read `settings.ini` (found by `find_settings_file` unless given), then apply the `REPL_NB_*` environment variables."
     path = Path(path) if path else find_settings_file()
     values: dict[str, str] = {}
@@ -160,7 +163,8 @@ def load_settings(path: Path | str | None = None) -> Settings:
     )
 
 # %% ../../nbs/00_core_env.ipynb #5a35fbe4
-def seed_everything(seed: int) -> torch.Generator:
+def seed_everything(seed: int, # any integer (NumPy receives it modulo 2**32)
+                   ) -> torch.Generator:
     "Seed Python, NumPy and torch (all devices); return a CPU `torch.Generator` seeded with `seed` for explicit use."
     import torch
     random.seed(seed)
@@ -174,7 +178,8 @@ def _mps_available() -> bool:
     return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 # %% ../../nbs/00_core_env.ipynb #293f691e
-def get_device(device: str | torch.device | None = None) -> torch.device:
+def get_device(device: str | torch.device | None = None, # auto, cpu, cuda, cuda:N, mps; None: the `device` setting
+              ) -> torch.device:
     "The device to run on: `device` if given, else the setting (`REPL_NB_DEVICE`); 'auto' means cuda > mps > cpu."
     import torch
     name = str(device) if device is not None else load_settings().device
@@ -203,7 +208,8 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 # %% ../../nbs/00_core_env.ipynb #2ffbc0ad
-def set_cpu_threads(n: int = 0) -> int:
+def set_cpu_threads(n: int = 0, # number of torch threads; 0: one per available core
+                   ) -> int:
     "Use `n` torch threads on the CPU (0: one per available core); return the number set."
     import torch
     if n < 0:
@@ -213,7 +219,8 @@ def set_cpu_threads(n: int = 0) -> int:
     return n
 
 # %% ../../nbs/00_core_env.ipynb #94b28fed
-def cpu_thread_env(env: dict | None = None) -> dict:
+def cpu_thread_env(env: dict | None = None, # the child's environment variables; None: a copy of os.environ
+                  ) -> dict: # a new dict (`env` is not modified)
     """`env` (default: this process's) for a process about to start, e.g. a notebook kernel: one OpenMP thread per
     available core, and workers that sleep while they wait; values already set are kept."""
     env = dict(os.environ if env is None else env)

@@ -45,7 +45,8 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 # %% ../../nbs/00_core_files.ipynb #7c92f8be
-def remove_stale_temps(folder: Path | str) -> list[Path]:
+def remove_stale_temps(folder: Path | str, # the folder to clean, searched recursively
+                      ) -> list[Path]: # the files deleted
     "Delete the temporary files `atomic_write` left in `folder` (and below) when its process died; return them."
     stale = []
     for p in Path(folder).rglob(f".*{_TMP_MARK}*"):
@@ -56,7 +57,9 @@ def remove_stale_temps(folder: Path | str) -> list[Path]:
     return stale
 
 # %% ../../nbs/00_core_files.ipynb #106f5ce6
-def atomic_write(path: Path | str, write: Any) -> Path:
+def atomic_write(path: Path | str, # the file to create or replace (parent folders are made)
+                 write: Any, # a callable `write(tmp_path)` that writes the whole content to `tmp_path`
+                ) -> Path: # `path`
     "Call `write(tmp_path)` to fill a temporary file beside `path`, then rename it onto `path` atomically."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +74,9 @@ def atomic_write(path: Path | str, write: Any) -> Path:
     return path
 
 # %% ../../nbs/00_core_files.ipynb #ed703409
-def write_json(path: Path | str, obj: Any) -> Path:
+def write_json(path: Path | str, # the file to create or replace
+               obj: Any, # a JSON value (objects JSON cannot hold are written with `str`)
+              ) -> Path: # `path`
     "Write `obj` as indented JSON, atomically."
     return atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str) + "\n"))
 
@@ -80,7 +85,8 @@ class CorruptFileError(ValueError):
     "A run-folder file that cannot be parsed; the message names the file and what to do."
 
 # %% ../../nbs/00_core_files.ipynb #358288fa
-def read_json(path: Path | str) -> Any:
+def read_json(path: Path | str, # a JSON file
+             ) -> Any:
     "The JSON value in `path`; a torn or garbled file raises `CorruptFileError` naming it."
     path = Path(path)
     try:
@@ -90,20 +96,25 @@ def read_json(path: Path | str) -> Any:
                                f"Repair or delete it.") from None
 
 # %% ../../nbs/00_core_files.ipynb #77351c7f
-def append_jsonl(path: Path | str, record: dict) -> None:
+def append_jsonl(path: Path | str, # the JSONL file (created if missing)
+                 record: dict, # JSON values (other numbers, e.g. NumPy's, are written as floats)
+                ) -> None:
     "Append one JSON record as a line (flushed at once, so a crash loses at most the line being written)."
     with open(path, "a") as f:
         f.write(json.dumps(record, default=float) + "\n")
         f.flush()
 
 # %% ../../nbs/00_core_files.ipynb #cae3d1ec
-def write_jsonl(path: Path | str, records: Iterable[dict]) -> Path:
+def write_jsonl(path: Path | str, # the JSONL file to create or replace
+                records: Iterable[dict], # the records, in file order
+               ) -> Path: # `path`
     "Replace the file with `records`, one JSON line each, atomically."
     text = "".join(json.dumps(r, default=float) + "\n" for r in records)
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 # %% ../../nbs/00_core_files.ipynb #50e40397
-def read_jsonl(path: Path | str) -> list[dict]:
+def read_jsonl(path: Path | str, # a JSONL file; a missing file reads as no records
+              ) -> list[dict]:
     "All complete records of a JSONL file (a torn last line from a crash is skipped; a garbled earlier line is skipped with a warning)."
     path = Path(path)
     if not path.exists():
@@ -121,14 +132,18 @@ def read_jsonl(path: Path | str) -> list[dict]:
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 
 
-def check_name(name: str, what: str = "name") -> str:
+def check_name(name: str, # the candidate path component
+               what: str = "name", # what the name is, for the message (e.g. 'run name')
+              ) -> str: # `name` itself
     "`name` if it is safe as a single path component, else a ValueError."
     if not _SAFE_NAME.fullmatch(name or "") or ".." in name:
         raise ValueError(f"Invalid {what} {name!r}: use letters, digits, '_', '-' and '.' (no '..', no '/').")
     return name
 
 # %% ../../nbs/00_core_files.ipynb #85915d23
-def inside_folder(path: Path | str, folder: Path | str) -> bool:
+def inside_folder(path: Path | str, # the path to check (need not exist)
+                  folder: Path | str, # the folder it must lie in
+                 ) -> bool:
     "True when `path`, every symlink resolved, lies within `folder`: what a page may show of a runs folder."
     try:
         return Path(path).resolve().is_relative_to(Path(folder).resolve())
@@ -136,7 +151,10 @@ def inside_folder(path: Path | str, folder: Path | str) -> bool:
         return False
 
 # %% ../../nbs/00_core_files.ipynb #5b7f2806
-def new_run_dir(name: str, root: Path | str | None = None, stamp: str | None = None) -> Path:
+def new_run_dir(name: str, # the run's name: one safe path component (`check_name`)
+                root: Path | str | None = None, # the runs folder; None: the `runs_dir` setting
+                stamp: str | None = None, # the subfolder's name; None: now, as YYYYmmdd-HHMMSS
+               ) -> Path: # a new empty folder (`-1`, `-2`, ... appended when the stamp is taken)
     "Create and return a fresh `root/name/<timestamp>/` folder (root: the `runs_dir` setting)."
     root = Path(root) if root is not None else load_settings().runs_dir
     stamp = check_name(stamp or datetime.now().strftime("%Y%m%d-%H%M%S"), "stamp")
@@ -162,7 +180,8 @@ def check_same_run(folder: Path | str, # the run folder about to be resumed or e
                             "Use a new run folder, or the same settings to resume.")
 
 # %% ../../nbs/00_core_files.ipynb #ce84603b
-def escape_html(value: Any) -> str:
+def escape_html(value: Any, # any value; it is shown as `str(value)`
+               ) -> str:
     "`str(value)` safe inside HTML text and quoted attributes (`& < > \" '` escaped): the one escaper for names in pages."
     return html.escape(str(value), quote=True)
 
@@ -187,7 +206,8 @@ def _encode(obj: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
     raise TypeError(f"Cannot checkpoint {type(obj).__name__} at {path or '/'}: only tensors, numbers, strings, lists and dicts.")
 
 # %% ../../nbs/00_core_files.ipynb #deb1bdb9
-def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+def tensors_sha256(tensors: dict[str, torch.Tensor], # named tensors, on any device
+                  ) -> str: # 64 hex digits
     "SHA-256 over the names, dtypes, shapes and bytes of `tensors` (CPU, contiguous), in name order."
     import torch
     digest = hashlib.sha256()
@@ -211,10 +231,15 @@ def _decode(node: Any, tensors: dict[str, torch.Tensor]) -> Any:
 class CheckpointStore:
     "Step-indexed checkpoints of nested training states in `folder`, one safetensors file per step, written atomically."
 
-    def __init__(self, folder: Path | str):
+    def __init__(self,
+                 folder: Path | str, # where the `step-<step>.safetensors` files live (created on first save)
+                ):
         self.folder = Path(folder)
 
-    def path(self, step: int) -> Path:
+    def path(self,
+             step: int, # the training step
+            ) -> Path:
+        "The checkpoint file of `step` (it may not exist)."
         return self.folder / f"step-{step:09d}.safetensors"
 
     def steps(self) -> list[int]:
@@ -225,10 +250,14 @@ class CheckpointStore:
         return sorted(int(m.group(1)) for m in found if m)
 
     def latest(self) -> int | None:
+        "The last step with a checkpoint; None when there is none."
         steps = self.steps()
         return steps[-1] if steps else None
 
-    def save(self, step: int, state: dict) -> Path:
+    def save(self,
+             step: int, # the training step the state belongs to
+             state: dict, # nested dicts / lists of tensors, numbers, strings and None
+            ) -> Path: # the checkpoint file
         "Write `state` (nested dicts / lists of tensors and JSON values) as the checkpoint of `step`."
         from safetensors.torch import save_file
         tensors: dict[str, torch.Tensor] = {}
@@ -236,7 +265,10 @@ class CheckpointStore:
         metadata = {"tree": json.dumps(tree), "step": str(step), "sha256": tensors_sha256(tensors)}
         return atomic_write(self.path(step), lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
-    def load(self, step: int | None = None, device: str | torch.device = "cpu") -> dict:
+    def load(self,
+             step: int | None = None, # the step to load; None: the latest
+             device: str | torch.device = "cpu", # where the tensors are put
+            ) -> dict:
         "The state saved at `step` (default: the latest), tensors on `device`, after checking the file's checksum."
         from safetensors import SafetensorError, safe_open
         from safetensors.torch import load_file
@@ -260,7 +292,9 @@ class CheckpointStore:
         return _decode(tree, {k: v.to(device) for k, v in tensors.items()})
 
 # %% ../../nbs/00_core_files.ipynb #1fc232a6
-def log_spaced_steps(total: int, n: int) -> list[int]:
+def log_spaced_steps(total: int, # the last step (>= 0)
+                     n: int, # how many steps wanted (>= 1)
+                    ) -> list[int]: # ascending, distinct, in [0, total]; `total` always last
     "`min(n, total + 1)` distinct steps in [0, total], including both ends, evenly spaced in log(1 + step)."
     if total < 0 or n < 1:
         raise ValueError(f"log_spaced_steps needs total >= 0 and n >= 1 (got total={total}, n={n}).")
