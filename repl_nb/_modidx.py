@@ -1017,6 +1017,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                      'repl_nb/ssl/evaluation.py'),
                                         'repl_nb.ssl.evaluation.SSLEval.on_checkpoint': ( 'ssl_evaluation.html#ssleval.on_checkpoint',
                                                                                           'repl_nb/ssl/evaluation.py'),
+                                        'repl_nb.ssl.evaluation._check_features': ( 'ssl_evaluation.html#_check_features',
+                                                                                    'repl_nb/ssl/evaluation.py'),
                                         'repl_nb.ssl.evaluation.embed': ('ssl_evaluation.html#embed', 'repl_nb/ssl/evaluation.py'),
                                         'repl_nb.ssl.evaluation.evaluate_backbone': ( 'ssl_evaluation.html#evaluate_backbone',
                                                                                       'repl_nb/ssl/evaluation.py'),

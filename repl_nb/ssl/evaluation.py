@@ -30,6 +30,16 @@ def embed(backbone: nn.Module, # a network with parameters (their device is used
     backbone.train(was_training)
     return out
 
+# %% ../../nbs/06_ssl_evaluation.ipynb #b1d71432
+def _check_features(train_features, train_labels, test_features, n_classes: int, min_train: int) -> dict[str, int]:
+    "The checks kNN and the linear probe share: features (N, D) and (M, D), N labels in range; returns {N, M, D}."
+    sizes: dict = {}
+    check_tensor("train_features", train_features, ("N", "D"), sizes=sizes, min_size=min_train)
+    check_tensor("test_features", test_features, ("M", "D"), sizes=sizes, fix="Test features need the training features' width.")
+    check_positive("n_classes", n_classes, integer=True)
+    check_labels("train_labels", train_labels, n_classes, length=sizes["N"], length_of="train_features")
+    return sizes
+
 # %% ../../nbs/06_ssl_evaluation.ipynb #e55d5ef4
 @torch.no_grad()
 def knn_predict(train_features: torch.Tensor, # (N, D) features of the labelled points that vote
@@ -41,11 +51,7 @@ def knn_predict(train_features: torch.Tensor, # (N, D) features of the labelled 
                 chunk_size: int = 1024, # queries scored at once: memory is chunk_size x N
                ) -> torch.Tensor: # (M,) predicted classes
     "Weighted-kNN class predictions: the `k` most cosine-similar training points vote with weight `exp(sim / T)`."
-    sizes: dict = {}
-    check_tensor("train_features", train_features, ("N", "D"), sizes=sizes, min_size=1)
-    check_tensor("test_features", test_features, ("M", "D"), sizes=sizes, fix="Test features need the training features' width.")
-    check_positive("n_classes", n_classes, integer=True)
-    check_labels("train_labels", train_labels, n_classes, length=sizes["N"], length_of="train_features")
+    _check_features(train_features, train_labels, test_features, n_classes, min_train=1)
     check_positive("k", k, integer=True); check_positive("temperature", temperature)
     k = min(k, len(train_features))
     train = F.normalize(train_features.float(), dim=1)
@@ -82,11 +88,7 @@ def linear_probe(train_features: torch.Tensor, # (N, D) frozen features the prob
                  max_iter: int = 100, # L-BFGS iterations
                 ) -> dict[str, float]: # `train_acc` and `test_acc`
     "Softmax regression on standardised frozen features (full-batch L-BFGS): train and test accuracy."
-    sizes: dict = {}
-    check_tensor("train_features", train_features, ("N", "D"), sizes=sizes, min_size=2)
-    check_tensor("test_features", test_features, ("M", "D"), sizes=sizes, fix="Test features need the training features' width.")
-    check_positive("n_classes", n_classes, integer=True)
-    check_labels("train_labels", train_labels, n_classes, length=sizes["N"], length_of="train_features")
+    sizes = _check_features(train_features, train_labels, test_features, n_classes, min_train=2)
     check_labels("test_labels", test_labels, n_classes, length=sizes["M"], length_of="test_features")
     check_number("weight_decay", weight_decay, 0); check_positive("max_iter", max_iter, integer=True)
     with torch.no_grad():
