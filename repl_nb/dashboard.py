@@ -278,7 +278,9 @@ class CompareView:
         self.panel = pn.Column("### Compare runs", self.key, self.figure, "#### Parameters that differ", pn.pane.Markdown(table),
                                sizing_mode="stretch_width", css_classes=["compare-view"])
 
-    def refresh(self, event=None) -> None:
+    def refresh(self,
+                event=None, # the widget or timer event that asks for it (not read)
+               ) -> None:
         "Re-read every run's curves (a running run grows) and redraw."
         self.curves = {label: run_curves(d) for label, d in self.runs.items()}
         self.figure.object = compare_figure(self.curves, self.key.value)
