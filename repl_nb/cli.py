@@ -182,6 +182,7 @@ def _address(text: str) -> tuple[str, int]:
 
 # %% ../nbs/96_cli.ipynb #60a8c6c4
 def build_parser() -> argparse.ArgumentParser:
+    "The parser of the `repl-nb` command: a subcommand each, whose `run` default is the function that runs it."
     parser = argparse.ArgumentParser(prog="repl-nb", description="Reproduce the seed papers' experiments headlessly.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the reproductions and their presets").set_defaults(run=_cmd_list)
@@ -242,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 # %% ../nbs/96_cli.ipynb #9ead12ca
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, # the arguments after `repl-nb`; None: `sys.argv[1:]`
+        ) -> int: # the exit status: 0 done, 1 a run failed, 2 bad arguments, 130 interrupted
     "Entry point of the `repl-nb` command."
     args = build_parser().parse_args(argv)
     try:

@@ -26,7 +26,9 @@ __all__ = ['find_sweeps', 'PerClassView', 'find_dynamics', 'lc_per_layer_figure'
            'compare_figure', 'param_diff', 'CompareView', 'build_app', 'serve']
 
 # %% ../nbs/93_dashboard.ipynb #333aac52
-def find_sweeps(run_dir: Path | str, max_depth: int = 3) -> list[Path]:
+def find_sweeps(run_dir: Path | str, # a run folder
+                max_depth: int = 3, # folder levels searched below `run_dir` (the table's own counts)
+               ) -> list[Path]: # the `sweep.jsonl` files
     "The sweep tables (`sweep.jsonl`) in `run_dir` and its sub-folders, up to `max_depth` levels, sorted."
     run_dir = Path(run_dir)
     return sorted(p for p in run_dir.rglob(SWEEP_FILE) if len(p.relative_to(run_dir).parts) <= max_depth and inside_folder(p, run_dir))
@@ -35,7 +37,11 @@ def find_sweeps(run_dir: Path | str, max_depth: int = 3) -> list[Path]:
 class PerClassView:
     "Panel per-class view of a sweep table: strength slider, class picker, bars, heat map, error destinations."
 
-    def __init__(self, table: SweepTable, title: str = "Per-class view", reference: float | None = None):
+    def __init__(self,
+                 table: SweepTable, # an augmentation-strength sweep with at least one finished cell
+                 title: str = "Per-class view", # the view's heading
+                 reference: float | None = None, # the strength drops are measured against; None: the weakest crop
+                ):
         if not table.done.any():
             raise ValueError("The sweep table holds no finished cell yet.")
         self.table = table
@@ -72,7 +78,9 @@ class PerClassView:
         return self.panel
 
 # %% ../nbs/93_dashboard.ipynb #0063983c
-def find_dynamics(run_dir: Path | str, max_depth: int = 2) -> list[Path]:
+def find_dynamics(run_dir: Path | str, # a run folder
+                  max_depth: int = 2, # folder levels searched below `run_dir`
+                 ) -> list[Path]:
     "Folders in `run_dir` (itself included, up to `max_depth` below) holding `metrics.jsonl` and `partitions/`."
     run_dir = Path(run_dir)
     candidates = [run_dir] + [p for depth in range(1, max_depth + 1) for p in run_dir.glob("/".join(["*"] * depth))]
@@ -80,7 +88,11 @@ def find_dynamics(run_dir: Path | str, max_depth: int = 2) -> list[Path]:
                   and (p / "partitions").is_dir())
 
 # %% ../nbs/93_dashboard.ipynb #e2244b29
-def lc_per_layer_figure(metrics: Sequence[dict], radius: float, probe: str = "train", step: int | None = None):
+def lc_per_layer_figure(metrics: Sequence[dict], # RegionDynamics records (`metrics.jsonl`), each with `step`
+                        radius: float, # one of the LC radii of the run
+                        probe: str = "train", # the probe points' name (`lc_<probe>_r<radius>` keys)
+                        step: int | None = None, # where to draw the cursor; None: no cursor
+                       ):
     "LC of each hidden layer at `probe` points for one radius, over training."
     import plotly.graph_objects as go
     from repl_nb.dynamics import series
@@ -104,7 +116,10 @@ def lc_per_layer_figure(metrics: Sequence[dict], radius: float, probe: str = "tr
 class RegionDynamicsView:
     "Panel view of a region-dynamics run folder: checkpoint slider, partition, curves with a cursor, LC per layer."
 
-    def __init__(self, folder: Path | str, title: str = "Region dynamics"):
+    def __init__(self,
+                 folder: Path | str, # a folder holding `metrics.jsonl` and `partitions/` (`find_dynamics`)
+                 title: str = "Region dynamics", # the view's heading
+                ):
         from repl_nb.core import read_jsonl
         from repl_nb.dynamics import lc_radii, load_partitions
         self.folder = Path(folder)
@@ -162,7 +177,9 @@ def _scoreboard(info: dict) -> str:
             "\n".join("| " + " | ".join(cell(c) for c in r[:3]) + f" | **{cell(r[3])}** |" for r in rows)) if rows else ""
 
 # %% ../nbs/93_dashboard.ipynb #e7bbae12
-def run_view(run_dir: Path | str, runs_dir: Path | str) -> pn.Column:
+def run_view(run_dir: Path | str, # the run folder shown
+             runs_dir: Path | str, # the served runs folder holding it (figure URLs are relative to it)
+            ) -> pn.Column:
     "The page of one run folder: claims, then its interactive views, then metrics and parameters, then its figures."
     from repl_nb.core import NO_VERDICT
     run_dir, runs_dir = Path(run_dir), Path(runs_dir)
@@ -205,7 +222,9 @@ def run_view(run_dir: Path | str, runs_dir: Path | str) -> pn.Column:
     return pn.Column(*parts, sizing_mode="stretch_width")
 
 # %% ../nbs/93_dashboard.ipynb #faba22c8
-def run_curves(run_dir: Path | str, max_depth: int = 2) -> list[dict]:
+def run_curves(run_dir: Path | str, # a run folder
+               max_depth: int = 2, # folder levels searched below `run_dir` (the file's own counts)
+              ) -> list[dict]: # its records; [] when it has none
     "The training records of a run: its first `metrics.jsonl` (the run folder's own, else one in a sub-folder)."
     from repl_nb.core import read_jsonl
     run_dir = Path(run_dir)
@@ -214,7 +233,9 @@ def run_curves(run_dir: Path | str, max_depth: int = 2) -> list[dict]:
     return read_jsonl(found[0]) if found else []
 
 # %% ../nbs/93_dashboard.ipynb #67e99a5e
-def compare_figure(curves: dict[str, list[dict]], key: str):
+def compare_figure(curves: dict[str, list[dict]], # run label -> its training records (`run_curves`)
+                   key: str, # the numeric metric to draw
+                  ):
     "The curve of `key` against the step for each run (label -> records), on the log-step axis."
     import plotly.graph_objects as go
     from repl_nb.viz import LEGEND_BELOW, LEGEND_MARGIN, log_step_axis
@@ -228,7 +249,8 @@ def compare_figure(curves: dict[str, list[dict]], key: str):
     return fig
 
 # %% ../nbs/93_dashboard.ipynb #0107baed
-def param_diff(params: dict[str, dict]) -> dict[str, list]:
+def param_diff(params: dict[str, dict], # run label -> its params.json
+              ) -> dict[str, list]:
     "The parameters whose values differ between runs (label -> params.json): name -> the value of each run."
     names = sorted({k for p in params.values() for k in p} - {"out_dir"})
     values = {k: [p.get(k, "-") for p in params.values()] for k in names}
@@ -238,7 +260,9 @@ def param_diff(params: dict[str, dict]) -> dict[str, list]:
 class CompareView:
     "Curves of several runs overlaid (one metric at a time) and the parameters that differ; `refresh` re-reads the curves."
 
-    def __init__(self, run_dirs: Sequence[Path | str]):
+    def __init__(self,
+                 run_dirs: Sequence[Path | str], # the run folders compared, `RUNS/<paper>/<stamp>/`
+                ):
         self.runs = {f"{Path(d).parent.name} / {Path(d).name}": Path(d) for d in run_dirs}
         self.curves = {label: run_curves(d) for label, d in self.runs.items()}
         keys = sorted({k for rs in self.curves.values() for r in rs for k, v in r.items()
@@ -254,13 +278,17 @@ class CompareView:
         self.panel = pn.Column("### Compare runs", self.key, self.figure, "#### Parameters that differ", pn.pane.Markdown(table),
                                sizing_mode="stretch_width", css_classes=["compare-view"])
 
-    def refresh(self, event=None) -> None:
+    def refresh(self,
+                event=None, # the widget or timer event that asks for it (not read)
+               ) -> None:
         "Re-read every run's curves (a running run grows) and redraw."
         self.curves = {label: run_curves(d) for label, d in self.runs.items()}
         self.figure.object = compare_figure(self.curves, self.key.value)
 
 # %% ../nbs/93_dashboard.ipynb #076d8f11
-def build_app(runs_dir: Path | str | None = None, refresh_ms: int = 5_000) -> pn.Column:
+def build_app(runs_dir: Path | str | None = None, # the runs folder; None: the `runs_dir` setting
+              refresh_ms: int = 5_000, # how often served compare curves are re-read, in ms
+             ) -> pn.Column:
     "The dashboard: a run picker (newest first) and the page of the picked run; a picker of runs to compare."
     pn.extension("plotly")
     runs_dir = Path(runs_dir) if runs_dir is not None else load_settings().runs_dir
@@ -300,7 +328,11 @@ def _run_files_handler():
     return RunFiles
 
 # %% ../nbs/93_dashboard.ipynb #50977f15
-def serve(runs_dir: Path | str | None = None, address: str | None = None, show: bool = False, **kwargs):
+def serve(runs_dir: Path | str | None = None, # the runs folder; None: the `runs_dir` setting
+          address: str | None = None, # `host:port`; a wildcard host (0.0.0.0) warns; None: the setting
+          show: bool = False, # open a browser tab
+          **kwargs, # passed to `panel.serve`; `start=False` returns the server unstarted
+         ):
     "Serve the dashboard over `runs_dir` on `address` (default: the `dashboard_address` setting, 127.0.0.1:5006)."
     settings = load_settings()
     runs_dir = Path(runs_dir if runs_dir is not None else settings.runs_dir).resolve()

@@ -44,12 +44,15 @@ def job_spec(job: Job, # a planned job (`plan_jobs`)
             "params": job.params, "out": str(Path(out).resolve()), "threads": threads}
 
 # %% ../nbs/95_executors.ipynb #603bd0ba
-def job_from_spec(spec: dict[str, Any]) -> Job:
+def job_from_spec(spec: dict[str, Any], # a job spec (`job_spec`), read back from JSON
+                 ) -> Job:
     "The `Job` of a spec, with the paper read from the registry the spec names."
     return Job(load_registry(spec["registry"])[spec["paper"]], spec["scale"], spec["params"])
 
 # %% ../nbs/95_executors.ipynb #a3e893f4
-def outcome_file(out: Path | str, job_id: str) -> Path:
+def outcome_file(out: Path | str, # the runs folder
+                 job_id: str, # the submitit job's id (a file-name-safe name)
+                ) -> Path:
     "Where the worker of submitit job `job_id` writes its outcome."
     return Path(out) / SUBMITIT_FOLDER / f"{check_name(job_id, 'job id')}.outcome.json"
 
@@ -57,7 +60,9 @@ def outcome_file(out: Path | str, job_id: str) -> Path:
 class PaperTask(Checkpointable):
     "One paper run as a submitit job; requeued (and so resumed in its run folder) on pre-emption or time limit."
 
-    def __init__(self, spec: dict[str, Any]):
+    def __init__(self,
+                 spec: dict[str, Any], # the job spec (`job_spec`): all the worker gets, as JSON data
+                ):
         self.spec = spec
 
     def __call__(self) -> str:
@@ -166,7 +171,8 @@ DEFAULT_RESOURCES = {"tiny": {"gpus": 0, "hours": 1, "cpus": 2, "mem_gb": 8},
 LOCAL_FILESYSTEMS = {"tmpfs", "ramfs", "devtmpfs", "overlay", "squashfs"}
 
 
-def filesystem_type(path: Path | str) -> str:
+def filesystem_type(path: Path | str, # any path; the deepest mount holding it is used
+                   ) -> str: # e.g. ext4, nfs, tmpfs
     "The type of the file system holding `path` (from /proc/mounts; '' where unknown)."
     path, best, kind = Path(path).resolve(), "", ""
     try:
@@ -218,7 +224,8 @@ def slurm_parameters(resources: dict[str, Any], # `job_resources`
     return params
 
 # %% ../nbs/95_executors.ipynb #2e7889b8
-def check_partition(partition: str | None) -> None:
+def check_partition(partition: str | None, # --partition; None or "": the cluster's default, not checked
+                   ) -> None:
     "Refuse a partition that `sinfo` (when present) does not list."
     if not partition or shutil.which("sinfo") is None:
         return
@@ -255,12 +262,17 @@ def submit_slurm(jobs: Sequence[Job], # planned jobs (`plan_jobs`)
     return ids
 
 # %% ../nbs/95_executors.ipynb #dbd2e1e8
-def jobs_file(out: Path | str) -> Path:
+def jobs_file(out: Path | str, # the runs folder
+             ) -> Path:
     "The list of jobs submitted from the runs folder `out`."
     return Path(out) / SUBMITIT_FOLDER / "jobs.jsonl"
 
 # %% ../nbs/95_executors.ipynb #2b894063
-def record_submission(out: Path | str, job_id: str, job: Job, executor: str) -> None:
+def record_submission(out: Path | str, # the runs folder
+                      job_id: str, # the scheduler's job id
+                      job: Job, # the submitted job
+                      executor: str, # `local` or `slurm` (see `EXECUTORS`)
+                     ) -> None:
     "Append one submitted job to the runs folder's job list."
     jobs_file(out).parent.mkdir(parents=True, exist_ok=True)
     append_jsonl(jobs_file(out), {"job_id": job_id, "executor": executor, "spec": job_spec(job, out),

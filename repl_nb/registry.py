@@ -26,13 +26,13 @@ PAPERS_VAR = "REPL_NB_PAPERS"
 @dataclasses.dataclass(frozen=True)
 class Paper:
     "A reproduction notebook `<papers folder>/<name>.ipynb` and what it reproduces."
-    name: str
-    title: str
-    arxiv: str
-    reproduces: str
+    name: str  # the table's name in registry.toml, the run folders' `RUNS/<name>/`
+    title: str  # the paper's title
+    arxiv: str  # arXiv id (`2301.12345`), or "" when none
+    reproduces: str  # what the notebook reproduces, one line
     presets: dict[str, dict[str, Any]]  # scale -> parameter overrides
     expected: dict[str, str]  # scale -> expected time and device
-    notebook: Path
+    notebook: Path  # the notebook that runs it (a variant may share another's)
     claims: dict[str, str] = dataclasses.field(default_factory=dict)  # metric key (pattern) -> the paper's claim
     resources: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # scale -> SLURM gpus, hours, cpus, mem_gb
 
@@ -44,7 +44,10 @@ def papers_folder() -> Path:
     return load_settings().project_root / "nbs" / "papers"
 
 # %% ../nbs/90_registry.ipynb #a8fe2754
-def flatten(d: dict, prefix: str = "", depth: int = 3) -> dict[str, Any]:
+def flatten(d: dict, # nested dicts (a metrics.json)
+            prefix: str = "", # put before every key
+            depth: int = 3, # levels to open; deeper dicts stay values
+           ) -> dict[str, Any]: # dotted key -> value
     "Nested dicts as one level with dotted keys (`runs.SimCLR.knn_acc`), `depth` levels deep."
     flat = {}
     for key, value in d.items():
@@ -55,7 +58,8 @@ def flatten(d: dict, prefix: str = "", depth: int = 3) -> dict[str, Any]:
     return flat
 
 # %% ../nbs/90_registry.ipynb #bc16bf99
-def load_registry(path: Path | str | None = None) -> dict[str, Paper]:
+def load_registry(path: Path | str | None = None, # a registry.toml or its folder; None: `papers_folder()`
+                 ) -> dict[str, Paper]: # paper name -> Paper, in file order
     "The papers declared in a `registry.toml`: `path` is the file or a folder holding it (default: `papers_folder()`)."
     path = Path(path).expanduser() if path else papers_folder()
     if path.is_dir():
@@ -81,7 +85,9 @@ def load_registry(path: Path | str | None = None) -> dict[str, Paper]:
     return registry
 
 # %% ../nbs/90_registry.ipynb #38e3d599
-def get_paper(name: str, registry: dict[str, Paper] | Path | str | None = None) -> Paper:
+def get_paper(name: str, # the paper's table name in registry.toml
+              registry: dict[str, Paper] | Path | str | None = None, # loaded, or a path; None: `load_registry()`
+             ) -> Paper:
     "The paper `name` of `registry` (a loaded registry, or a path for `load_registry`)."
     registry = registry if isinstance(registry, dict) else load_registry(registry)
     if name not in registry:
@@ -93,7 +99,8 @@ class ParameterError(ValueError):
     "A parameter the notebook does not declare, or of the wrong type."
 
 # %% ../nbs/90_registry.ipynb #988ef02a
-def notebook_parameters(notebook: Path | str) -> dict[str, Any]:
+def notebook_parameters(notebook: Path | str, # a notebook with a cell tagged `parameters`
+                       ) -> dict[str, Any]: # name -> default value
     "The parameters declared in `notebook`'s `parameters` cell, with their default values."
     import papermill
     notebook = Path(notebook)
@@ -105,7 +112,8 @@ def notebook_parameters(notebook: Path | str) -> dict[str, Any]:
     return {name: ast.literal_eval(p["default"]) for name, p in declared.items()}
 
 # %% ../nbs/90_registry.ipynb #231f639c
-def parse_value(text: str) -> Any:
+def parse_value(text: str, # a value as typed on the command line
+               ) -> Any:
     "A command-line value as a Python literal if it is one, else the string itself."
     try:
         return ast.literal_eval(text)
@@ -117,7 +125,10 @@ def _describe(defaults: dict[str, Any]) -> str:
     return ", ".join(f"{k} ({type(v).__name__}, default {v!r})" for k, v in defaults.items())
 
 # %% ../nbs/90_registry.ipynb #fe6e361d
-def validate_parameters(given: dict[str, Any], defaults: dict[str, Any], where: str = "the notebook") -> dict[str, Any]:
+def validate_parameters(given: dict[str, Any], # name -> value to check
+                        defaults: dict[str, Any], # the notebook's parameters and defaults (`notebook_parameters`)
+                        where: str = "the notebook", # names the notebook in error messages
+                       ) -> dict[str, Any]: # `given`, ints for float defaults made floats
     "`given` checked against the notebook's `defaults` (names and types); ints are accepted for floats."
     unknown = sorted(set(given) - set(defaults))
     if unknown:
@@ -137,9 +148,9 @@ def validate_parameters(given: dict[str, Any], defaults: dict[str, Any], where: 
 @dataclasses.dataclass
 class Job:
     "One paper at one scale, with every notebook parameter resolved (defaults < preset < the user's), `out_dir` aside."
-    paper: Paper
-    scale: str
-    params: dict[str, Any]
+    paper: Paper  # the reproduction to run
+    scale: str  # one of `core.SCALES`: tiny, small, medium, full
+    params: dict[str, Any]  # every notebook parameter but `out_dir`, resolved
 
     @property
     def record(self) -> dict[str, Any]:
@@ -147,8 +158,11 @@ class Job:
         return {"paper": self.paper.name, "scale": self.scale, **self.params}
 
 # %% ../nbs/90_registry.ipynb #8c0fb575
-def plan_jobs(names: Sequence[str], params: dict[str, Any] | None = None, scale: str | None = None,
-              registry: dict[str, Paper] | Path | str | None = None) -> tuple[list[Job], list[str]]:
+def plan_jobs(names: Sequence[str], # papers to run (duplicates run once)
+              params: dict[str, Any] | None = None, # `key` -> value for every paper declaring it, `paper.key` for one
+              scale: str | None = None, # tiny, small, medium or full; None: the `scale` setting
+              registry: dict[str, Paper] | Path | str | None = None, # loaded, or a path; None: `load_registry()`
+             ) -> tuple[list[Job], list[str]]: # the jobs, and notes on parameters not applied
     "Validated jobs for the papers `names`, and notes on parameters a paper does not declare (so does not get)."
     registry = registry if isinstance(registry, dict) else load_registry(registry)
     scale = scale or load_settings().scale

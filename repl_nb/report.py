@@ -152,7 +152,9 @@ def _scoreboard_html(rows: Sequence[Sequence[str]], first: str = "") -> str:
     return f"<table class='scoreboard'><tr>{head}</tr>{''.join(f'<tr>{cells(r)}</tr>' for r in rows)}</table>"
 
 # %% ../nbs/92_report.ipynb #0b9aea54
-def write_index(run_dir: Path | str, paper: Paper | None = None) -> Path:
+def write_index(run_dir: Path | str, # a run folder `RUNS/<paper>/<stamp>/`
+                paper: Paper | None = None, # its paper (title, arXiv link, claims); None: the folder's name only
+               ) -> Path: # the page written
     "Write `run_dir/index.html`: the run's paper, parameters, metrics and figures."
     run_dir = Path(run_dir)
     info = run_info(run_dir)
@@ -169,7 +171,9 @@ def _older_run(info: dict, paper: Paper | None) -> str:
     return f"<details><summary>{_e(summary)}</summary>{_run_html(info, paper, base)}</details>"
 
 # %% ../nbs/92_report.ipynb #34072236
-def write_report(runs_dir: Path | str | None = None, registry: dict[str, Paper] | None = None) -> Path:
+def write_report(runs_dir: Path | str | None = None, # the runs folder; None: the `runs_dir` setting
+                 registry: dict[str, Paper] | None = None, # paper name -> Paper; None: `load_registry()`, else none
+                ) -> Path:
     "Write `runs_dir/report.html` over every run folder (latest per paper first, older ones folded); return its path."
     runs_dir = Path(runs_dir) if runs_dir is not None else load_settings().runs_dir
     if registry is None:

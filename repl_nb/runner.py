@@ -39,14 +39,15 @@ class ReproductionError(RuntimeError):
 @dataclasses.dataclass
 class Outcome:
     "What one job came to: `status` is done, resumed, skipped, failed, interrupted, busy or 'not run'."
-    name: str
-    status: str
-    seconds: float = 0.0
-    run_dir: Path | None = None
-    message: str = ""
+    name: str  # the paper's name
+    status: str  # done, resumed, skipped, failed, interrupted, busy or 'not run'
+    seconds: float = 0.0  # wall time of this attempt (0 when nothing ran)
+    run_dir: Path | None = None  # the run folder; None when none was made
+    message: str = ""  # what happened, for a person (the error of a failed run)
 
     @property
     def ok(self) -> bool:
+        "The job's result is there: it ran, was resumed to the end, or had finished before."
         return self.status in ("done", "resumed", "skipped")
 
 # %% ../nbs/94_runner.ipynb #d35b011c
@@ -185,8 +186,12 @@ def _attempts(run_dir: Path) -> dict:
     return record if isinstance(record.get("attempts"), list) else {"attempts": []}
 
 # %% ../nbs/94_runner.ipynb #588a27e1
-def run_job(job: Job, out: Path | str | None = None, progress: bool = True, force: bool = False,
-            say: Callable[[str], Any] = print) -> Outcome:
+def run_job(job: Job, # a planned job (`registry.plan_jobs`)
+            out: Path | str | None = None, # the runs folder; None: the `runs_dir` setting
+            progress: bool = True, # show papermill's cell progress on stderr
+            force: bool = False, # start a new run folder even when a finished one matches
+            say: Callable[[str], Any] = print, # where the one-line notices go
+           ) -> Outcome:
     "Skip, resume or start `job` under the runs folder `out` (default: the `runs_dir` setting); never raises on failure."
     name, root = job.paper.name, Path(out) if out is not None else load_settings().runs_dir
     try:
@@ -226,14 +231,20 @@ def run_job(job: Job, out: Path | str | None = None, progress: bool = True, forc
     return Outcome(name, "failed", seconds, run_dir, message[:2000])
 
 # %% ../nbs/94_runner.ipynb #13fdc3de
-def failure_text(o: Outcome) -> str:
+def failure_text(o: Outcome, # a failed job's outcome (with its run folder)
+                ) -> str:
     "Where a failed run's traceback is, and the error."
     return (f"{o.name} failed after {format_duration(o.seconds)}; see {o.run_dir / (o.name + '.ipynb')} and "
             f"{o.run_dir / 'error.json'}.\n{o.message}")
 
 # %% ../nbs/94_runner.ipynb #f9f34eb9
-def reproduce(name: str, params: dict[str, Any] | None = None, scale: str | None = None, out: Path | str | None = None,
-              progress: bool = True, force: bool = False) -> Path:
+def reproduce(name: str, # the paper's name in the registry (`repl-nb list`)
+              params: dict[str, Any] | None = None, # notebook parameters over the preset's
+              scale: str | None = None, # tiny, small, medium or full; None: the `scale` setting
+              out: Path | str | None = None, # the runs folder; None: the `runs_dir` setting
+              progress: bool = True, # show papermill's cell progress on stderr
+              force: bool = False, # run again even when a finished run matches
+             ) -> Path:
     "Run the paper notebook `name` at `scale` with `params` under `out` (or skip / resume it); return its run folder."
     jobs, _ = plan_jobs([name], params, scale)
     outcome = run_job(jobs[0], out, progress=progress, force=force, say=lambda s: None)
@@ -244,8 +255,12 @@ def reproduce(name: str, params: dict[str, Any] | None = None, scale: str | None
     return outcome.run_dir
 
 # %% ../nbs/94_runner.ipynb #c8731c38
-def run_jobs(jobs: Sequence[Job], out: Path | str | None = None, progress: bool = True, force: bool = False,
-             say: Callable[[str], Any] = print) -> list[Outcome]:
+def run_jobs(jobs: Sequence[Job], # planned jobs (`registry.plan_jobs`), run in this order
+             out: Path | str | None = None, # the runs folder; None: the `runs_dir` setting
+             progress: bool = True, # show papermill's cell progress on stderr
+             force: bool = False, # start new run folders even when finished ones match
+             say: Callable[[str], Any] = print, # where the one-line notices go
+            ) -> list[Outcome]: # one per job, 'not run' after an interruption
     "Run `jobs` in turn; a failure does not stop the others, an interruption (Ctrl-C, SIGTERM) stops the batch."
     outcomes: list[Outcome] = []
     in_main = threading.current_thread() is threading.main_thread()

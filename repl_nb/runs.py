@@ -27,7 +27,8 @@ __all__ = ['RUN_FILE', 'RUN_MARKERS', 'run_lock', 'readable_json', 'run_status',
 RUN_FILE = "run.json"  # the runner's own record: device and the wall time of every attempt
 
 
-def run_lock(run_dir: Path) -> Any | None:
+def run_lock(run_dir: Path, # the run folder; its `.lock` file is created if missing
+            ) -> Any | None: # the held lock's file, or None when busy
     "Take `run_dir`'s lock without waiting: an open file to close when done, or None when another process holds it."
     handle = open(Path(run_dir) / ".lock", "a")
     if fcntl is None:
@@ -50,7 +51,8 @@ def readable_json(path: Path, # a JSON file of a run folder
     return True
 
 # %% ../nbs/91_runs.ipynb #9d6439a5
-def run_status(run_dir: Path | str) -> str:
+def run_status(run_dir: Path | str, # a run folder `RUNS/<paper>/<stamp>/`
+              ) -> str:
     "'running', 'failed', 'finished' or 'incomplete' (see above)."
     run_dir = Path(run_dir)
     if (run_dir / ".lock").exists():
@@ -67,7 +69,9 @@ def _normal(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 # %% ../nbs/91_runs.ipynb #3b6fdbd0
-def matching_runs(root: Path | str, job: Job) -> list[Path]:
+def matching_runs(root: Path | str, # the runs folder, `<root>/<paper>/<stamp>/` below it
+                  job: Job, # the job whose earlier runs are wanted
+                 ) -> list[Path]:
     "The run folders of `job.paper` under `root` whose `params.json` equals the job's (`out_dir` aside), newest first."
     folder, want = Path(root) / job.paper.name, _normal(job.record)
     found = []
@@ -165,12 +169,15 @@ def _is_claim_check(value: Any) -> bool:
     return isinstance(value, dict) and "claim" in value and "verdict" in value
 
 # %% ../nbs/91_runs.ipynb #58dfeeb2
-def claim_checks(metrics: dict) -> list[tuple[str, dict]]:
+def claim_checks(metrics: dict, # a run's metrics.json
+                ) -> list[tuple[str, dict]]:
     "(key, record) of each claim check in a metrics.json: a value that is a `core.claim_check` record, or a list of them."
     return [(k, r) for k, v in metrics.items() for r in (v if isinstance(v, list) else [v]) if _is_claim_check(r)]
 
 # %% ../nbs/91_runs.ipynb #5b47b695
-def scoreboard(info: dict, paper: Paper | None) -> list[tuple[str, str, str, str]]:
+def scoreboard(info: dict, # a run folder as `run_info` reads it
+               paper: Paper | None, # its paper, for claims the records do not carry; None: none
+              ) -> list[tuple[str, str, str, str]]:
     """(claim, the paper's number, this run, verdict) of each claim check of a run (`run_info`); at scale `tiny` the
     verdict is `NO_VERDICT`, whatever the notebook wrote."""
     tiny, claims = info["params"].get("scale") == "tiny", paper.claims if paper else {}
@@ -178,7 +185,10 @@ def scoreboard(info: dict, paper: Paper | None) -> list[tuple[str, str, str, str
              NO_VERDICT if tiny else str(r["verdict"])) for key, r in claim_checks(info["metrics"])]
 
 # %% ../nbs/91_runs.ipynb #725df624
-def headline_metrics(metrics: dict, claims: dict[str, str], limit: int = 12) -> tuple[list[tuple], list[tuple]]:
+def headline_metrics(metrics: dict, # a run's metrics.json
+                     claims: dict[str, str], # the paper's claims: metric key (`*` patterns) -> what it reports
+                     limit: int = 12, # rows shown at most (claimed rows always are)
+                    ) -> tuple[list[tuple], list[tuple]]:
     "(metric, value, claim) rows: the claimed metrics then the others up to `limit` rows; and the remaining rows."
     flat = {k: v for k, v in flatten({k: v for k, v in metrics.items() if not claim_checks({k: v})}).items()
             if k != "summary"}
