@@ -24,7 +24,7 @@ from .core import atomic_write, check_number, check_positive, load_settings
 # %% auto #0
 __all__ = ['DATASETS', 'DIGIT_NAMES', 'DOWNLOADS', 'IMAGE_SUFFIXES', 'Dataset', 'register_dataset', 'load_dataset', 'moons',
            'spirals', 'sincos', 'digits', 'mnist1d', 'DatasetFileError', 'Download', 'cifar10', 'cifar100',
-           'download_dataset', 'imagefolder']
+           'download_dataset', 'imagefolder', 'resize_images', 'load_images']
 
 # %% ../nbs/01_data.ipynb #93d92249
 @dataclasses.dataclass
@@ -440,3 +440,24 @@ def imagefolder(root=None, # unused: the folder is `path`
     x, y = _read_split(train, classes, image_size, progress)
     xt, yt = _read_split(test, classes, image_size, progress)
     return Dataset(path.name, x, y, xt, yt, classes)
+
+# %% ../nbs/01_data.ipynb #e97502ad
+def resize_images(data: Dataset, # an image data set (N, C, H, W)
+                  size: int, # side of the resized square images, in pixels
+                 ) -> Dataset:
+    "A copy of an image data set resized (bilinear) to `size` x `size`, e.g. 8x8 digits to 16x16 so crops keep detail."
+    if data.x_train.ndim != 4:
+        raise ValueError(f"resize_images needs image data (N, C, H, W); {data.name} has input shape {data.input_shape}.")
+    resize = lambda x: torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return dataclasses.replace(data, x_train=resize(data.x_train), x_test=resize(data.x_test))
+
+# %% ../nbs/01_data.ipynb #4375f8e0
+def load_images(name: str, # a `load_dataset` name of an image data set, e.g. 'digits', 'cifar10', 'imagefolder'
+                image_size: int = 0, # side of the square images; 0: as stored (an image folder: 64)
+                **kwargs, # passed to `load_dataset` (root, path, n_per_class, ...)
+               ) -> Dataset:
+    "`load_dataset(name, **kwargs)` with `image_size` x `image_size` images: an image folder is resized as it loads."
+    if name == "imagefolder":
+        return load_dataset(name, image_size=image_size or 64, **kwargs)
+    data = load_dataset(name, **kwargs)
+    return resize_images(data, image_size) if image_size else data

@@ -31,9 +31,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from repl_nb.augment import Augment
 from repl_nb.core import CheckpointStore, append_jsonl, get_device, read_jsonl, seed_everything, write_json, write_jsonl
-from repl_nb.data import load_dataset
-from repl_nb.ssl import (METHODS, SSLModel, build_ssl_model, ema_momentum, evaluate_backbone, make_backbone, method_loss,
-                         resize_images)
+from repl_nb.data import load_dataset, resize_images
+from repl_nb.ssl import METHODS, SSLModel, build_ssl_model, ema_momentum, evaluate_backbone, make_backbone, method_loss
 from repl_nb.train import StepSampler
 
 # every registered method whose loss gathers across ranks and needs no side information beyond the labels

@@ -17,7 +17,7 @@ from ..core import check_number, check_positive
 from ..data import Dataset
 
 # %% auto #0
-__all__ = ['CIFAR10_GROUPS', 'nearest_neighbors', 'GPSPositives', 'with_sample_ids', 'resize_images', 'text_model_available',
+__all__ = ['CIFAR10_GROUPS', 'nearest_neighbors', 'GPSPositives', 'with_sample_ids', 'text_model_available',
            'text_class_similarity', 'hierarchy_class_similarity', 'confusion_class_similarity']
 
 # %% ../../nbs/06_ssl_similarity.ipynb #f4202737
@@ -83,16 +83,6 @@ def with_sample_ids(data: Dataset, # any data set (its test set is kept as it is
                    ) -> Dataset:
     "A copy of `data` whose training labels are the sample indices 0..N-1 (for samplers that need them)."
     return dataclasses.replace(data, y_train=torch.arange(len(data.x_train), device=data.device))
-
-# %% ../../nbs/06_ssl_similarity.ipynb #00adcd91
-def resize_images(data: Dataset, # an image data set (N, C, H, W)
-                  size: int, # side of the resized square images, in pixels
-                 ) -> Dataset:
-    "A copy of an image data set resized (bilinear) to `size` x `size`, e.g. 8x8 digits to 16x16 so crops keep detail."
-    if data.x_train.ndim != 4:
-        raise ValueError(f"resize_images needs image data (N, C, H, W); {data.name} has input shape {data.input_shape}.")
-    resize = lambda x: F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    return dataclasses.replace(data, x_train=resize(data.x_train), x_test=resize(data.x_test))
 
 # %% ../../nbs/06_ssl_similarity.ipynb #2d1bb3d3
 CIFAR10_GROUPS = [[0, 1, 8, 9], [2, 3, 4, 5, 6, 7]]  # vehicles, animals

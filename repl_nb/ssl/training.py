@@ -15,16 +15,15 @@ from torch import nn
 
 from ..augment import Augment
 from ..core import seed_everything
-from ..data import Dataset, load_dataset
+from ..data import Dataset
 from ..train import Callback, FitContext, FitResult, fit
 from .evaluation import SSLEval, evaluate_backbone
 from .methods import TwoViewObjective, get_method
 from .models import Backbone, EMATeacher, SSLModel, make_backbone, projection_head
-from .similarity import GPSPositives, resize_images, with_sample_ids
+from .similarity import GPSPositives, with_sample_ids
 
 # %% auto #0
-__all__ = ['PretrainResult', 'build_ssl_model', 'pretrain', 'standard_augment', 'load_ssl_data', 'seeded_backbone',
-           'compare_variants', 'SSLTerms']
+__all__ = ['PretrainResult', 'build_ssl_model', 'pretrain', 'standard_augment', 'seeded_backbone', 'compare_variants', 'SSLTerms']
 
 # %% ../../nbs/06_ssl_training.ipynb #f960339e
 @dataclasses.dataclass
@@ -117,15 +116,6 @@ def standard_augment(crop_scale: float = 0.6, # lower bound of the crop's area f
     "The SSL notebooks' standard two-view augmentation: crops (aspect ratio 0.8-1.25), flip and jitter when set, noise."
     return Augment(crop_scale=crop_scale or None, flip=flip, color_jitter=color_jitter, noise_std=noise_std,
                    crop_ratio=(0.8, 1.25))
-
-# %% ../../nbs/06_ssl_training.ipynb #8c696944
-def load_ssl_data(dataset: str, # a `load_dataset` name, e.g. 'digits'
-                  image_size: int = 0, # side of the resized images; 0: keep the size
-                  **kwargs, # passed to `load_dataset`
-                 ) -> Dataset:
-    "`load_dataset(dataset, **kwargs)`, its images resized to `image_size` x `image_size` unless it is 0."
-    data = load_dataset(dataset, **kwargs)
-    return resize_images(data, image_size) if image_size else data
 
 # %% ../../nbs/06_ssl_training.ipynb #1b7e4fb1
 def seeded_backbone(model: str, # the architecture: 'mlp', 'cnn' or 'resnet18'
