@@ -14,8 +14,9 @@ import time
 import torch
 
 from repl_nb.core import get_device
-from repl_nb.splines.llm import (_batches, _pad_right, check_ids, load_language_model, spline_features_from_ids,
-                                 stdlib_domain_texts, tiny_model)
+from repl_nb.splines.llm import (check_ids, load_language_model, spline_features_from_ids, stdlib_domain_texts,
+                                 tiny_model)
+from repl_nb.splines.llm.models import _batches, _pad_right
 
 
 def timed(fn, repeats):
