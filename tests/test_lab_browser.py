@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-NOTEBOOKS = ["85_widgets.ipynb", "31_dynamics.ipynb"]
+NOTEBOOKS = ["85_widgets.ipynb", "31_dynamics_experiment.ipynb"]
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium; .ci/run installs it)"),
