@@ -40,6 +40,7 @@ class PolytopeLP:
                  hi: np.ndarray): # upper corner of the box (d,)
         d = len(lo)
         self.d, self.h, self.lo, self.hi = d, highspy.Highs(), lo, hi
+        self.width = float(np.max(hi - lo))  # the scale of rounding errors in the box's coordinates
         for name, value in (("output_flag", False), ("presolve", "off"), ("threads", 1)):
             self.h.setOptionValue(name, value)
         inf = highspy.kHighsInf
@@ -209,47 +210,63 @@ VERTEX_DIM_MAX = 6  # up to this input dimension pieces carry their vertices and
 # than the LP path at d=6, 6x slower at d=8, where a piece has hundreds of vertices)
 
 
-def _inscribed(G, g, lo, hi, z):
+def _inscribed(G: np.ndarray, # (m, d) unit normals of the cuts, G x <= g
+               g: np.ndarray, # (m,)
+               lo: np.ndarray, hi: np.ndarray, # the box
+               z: np.ndarray, # (d,) the centre
+              ) -> float:
     "Radius of the largest ball around `z` inside `{G x <= g} ∩ box` (its distance to the nearest facet)."
-    return float(min(np.min((g - G @ z) / np.linalg.norm(G, axis=1), initial=np.inf), np.min(z - lo), np.min(hi - z)))
+    to_box = float(np.minimum(z - lo, hi - z).min())
+    return min(float((g - G @ z).min()), to_box) if len(g) else to_box
 
 # %% ../../nbs/22_splines_enumerate.ipynb #da67021f
-def _split_vertices(p, f, eps):
-    "Vertices and tight sets of the part of `p` where `f <= 0` (`f`: signed distances of p's vertices to a hyperplane)."
-    d = p.vertices.shape[1]
-    inside, outside = f < -eps, f > eps
-    keep = ~outside
-    common = p.tight[inside].astype(np.int32) @ p.tight[outside].T.astype(np.int32)  # shared faces of each pair
-    u, v = np.nonzero(common >= d - 1)  # the pairs on one edge, which the hyperplane crosses
-    iu, iv = np.flatnonzero(inside)[u], np.flatnonzero(outside)[v]
+def _split_vertices(V: np.ndarray, # (n, d) the vertices of a polytope
+                    T: np.ndarray, # (n, faces) 1.0 where a face (box face or cut) passes through the vertex, else 0.0
+                    f: np.ndarray, # (n,) signed distances of the vertices to the cutting hyperplane
+                    eps: float, # vertices closer than this lie on the hyperplane
+                    face: int, # the hyperplane's column in T
+                   ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    "Vertices and tight sets of the sides `f >= 0` and `f <= 0` of the polytope."
+    is_below, is_above = f < -eps, f > eps
+    below, above = is_below.nonzero()[0], is_above.nonzero()[0]
+    # two vertices lie on one edge when they share d - 1 faces; the hyperplane crosses the edges from below to above
+    u, v = (T[below] @ T[above].T >= V.shape[1] - 1).nonzero()
+    iu, iv = below[u], above[v]
     t = (f[iu] / (f[iu] - f[iv]))[:, None]
-    vertices = np.vstack([p.vertices[keep], p.vertices[iu] + t * (p.vertices[iv] - p.vertices[iu])])
-    tight = np.vstack([p.tight[keep], p.tight[iu] & p.tight[iv]])
-    on_cut = np.concatenate([np.abs(f[keep]) <= eps, np.ones(len(iu), bool)])
-    return vertices, np.hstack([tight, on_cut[:, None]])
+    crossings = V[iu] + t * (V[iv] - V[iu])
+    crossing_T = T[iu] * T[iv]
+    crossing_T[:, face] = 1.0
+    on = ~(is_below | is_above)
+    if on.any():  # vertices on the hyperplane: in both sides, with the new face
+        T = T.copy()
+        T[on, face] = 1.0
+    keep_above, keep_below = ~is_below, ~is_above
+    return ((np.concatenate([V[keep_above], crossings]), np.concatenate([T[keep_above], crossing_T])),
+            (np.concatenate([V[keep_below], crossings]), np.concatenate([T[keep_below], crossing_T])))
 
 # %% ../../nbs/22_splines_enumerate.ipynb #6813a41f
-def _advance_by_vertices(p: _Piece, lp: PolytopeLP, tol: float) -> list[_Piece] | None:
+def _advance_by_vertices(p: _Piece, # a piece carrying its vertices, advanced in place when no unit splits it
+                         lp: PolytopeLP, # the worker's LP model (only for Chebyshev LPs on thin children)
+                         tol: float, # absolute sliver width
+                        ) -> list[_Piece] | None:
     "`_advance` for a piece that carries its vertices: a unit splits it iff vertices lie tol beyond on both sides."
-    lin, off = p.lin[p.unit:], p.off[p.unit:]
-    norms = np.linalg.norm(lin, axis=1) + 1e-300
-    at_vertices = (lin @ p.vertices.T + off[:, None]) / norms[:, None]  # signed distances (K, n)
-    eps = 1e-12 * float(np.max(p.hi - p.lo))
-    for i in np.flatnonzero((at_vertices.max(1) > tol) & (at_vertices.min(1) < -tol)):
+    lin, off = p.lin[p.unit:], p.off[p.unit:]  # unit normals: values are signed distances
+    at_vertices = lin @ p.vertices.T + off[:, None]  # (K, n)
+    for i in ((at_vertices.max(1) > tol) & (at_vertices.min(1) < -tol)).nonzero()[0]:
         w, c = lin[i], off[i]
+        d, eps = len(w), 1e-12 * lp.width
+        sides = _split_vertices(p.vertices, p.tight, at_vertices[i], eps, 2 * d + len(p.code) + p.unit + i)
         children = []
-        for s in (1.0, -1.0):  # s=+1: w.x + c >= 0, as the row -w.x <= c
+        for s, (vertices, tight) in zip((1.0, -1.0), sides):  # s=+1: w.x + c >= 0, as the row -w.x <= c
             a, b = -s * w, s * c
-            vertices, tight = _split_vertices(p, -s * at_vertices[i], eps)
-            G, g = np.vstack([p.G, a[None]]), np.append(p.g, b)
-            x = vertices.mean(0)
+            G, g = np.concatenate([p.G, a[None]]), np.concatenate([p.g, [b]])
+            x = vertices.sum(0) / len(vertices)
             r = _inscribed(G, g, p.lo, p.hi, x)
             if r <= tol:  # the centroid's ball is too thin: the Chebyshev LP decides (the tolerance's definition)
                 x, r = _chebyshev_with(lp, p, a, b)
             if r <= tol:
                 break
-            lo, hi = vertices.min(0), vertices.max(0)
-            children.append(_Piece(p.layer, p.unit + i + 1, G, g, p.lineage + (next(_row_ids),), x, r, lo, hi,
+            children.append(_Piece(p.layer, p.unit + i + 1, G, g, p.lineage + (next(_row_ids),), x, r, p.lo, p.hi,
                                    p.witnesses, p.cones, vertices, tight, p.code, p.lin, p.off))
         if len(children) == 2:
             p.unit += i
@@ -258,22 +275,32 @@ def _advance_by_vertices(p: _Piece, lp: PolytopeLP, tol: float) -> list[_Piece] 
     return None
 
 # %% ../../nbs/22_splines_enumerate.ipynb #b9c061e0
-def _layer_maps(net, codes: np.ndarray, layer: int) -> tuple[np.ndarray, np.ndarray]:
-    "Pre-activations of hidden layer `layer` as affine maps `(lin (R, K, d), off (R, K))` in the regions of `codes`."
+def _layer_maps(net, # the PiecewiseAffine network
+                codes: np.ndarray, # (R, bits) the regions' codes of the layers before `layer`
+                layer: int, # the hidden layer
+               ) -> tuple[np.ndarray, np.ndarray]:
+    "Pre-activations of hidden layer `layer` as affine maps `(lin (R, K, d), off (R, K))` in the regions of `codes`, scaled to unit normals."
     d = net.input_dim
     anchors = torch.cat([torch.zeros(1, d, dtype=torch.float64), torch.eye(d, dtype=torch.float64)])
     values = net.frozen_values(torch.as_tensor(codes).reshape(len(codes), -1), anchors, layer).cpu().numpy()
-    return np.transpose(values[:, 1:] - values[:, :1], (0, 2, 1)), values[:, 0]
+    lin, off = np.transpose(values[:, 1:] - values[:, :1], (0, 2, 1)), values[:, 0]
+    norms = np.linalg.norm(lin, axis=2)
+    norms[norms == 0] = 1.0  # a constant unit; a positive scale keeps each unit's sign, its hyperplane and the LPs
+    return lin / norms[..., None], off / norms
 
 # %% ../../nbs/22_splines_enumerate.ipynb #728b75b5
-def _root(net, lo: np.ndarray, hi: np.ndarray) -> _Piece:
+def _root(net, # the PiecewiseAffine network
+          lo: np.ndarray, hi: np.ndarray, # the box
+         ) -> _Piece:
     "The whole box, at the first unit of the first layer."
     lin, off = _layer_maps(net, np.zeros((1, 0), bool), 0)
     d = len(lo)
     vertices = tight = None
     if d <= VERTEX_DIM_MAX:  # the box's corners; corner k sits on face j (x_j = hi_j) or face d + j (x_j = lo_j)
         upper = (np.arange(2 ** d)[:, None] >> np.arange(d)) & 1 == 1
-        vertices, tight = np.where(upper, hi, lo), np.hstack([upper, ~upper])
+        # tight sets: a column per box face, then one per hidden unit (the cut it makes), in network order
+        vertices, tight = np.where(upper, hi, lo), np.hstack([upper, ~upper, np.zeros((2 ** d, net.n_hidden), bool)])
+        tight = tight.astype(np.float32)  # float: a BLAS product counts the faces two vertices share
     return _Piece(0, 0, np.zeros((0, d)), np.zeros(0), (), (lo + hi) / 2, float(np.min(hi - lo) / 2), lo, hi,
                   np.zeros((0, d)), np.zeros((0, d, d)), vertices, tight, np.zeros(0, bool), lin[0], off[0])
 
