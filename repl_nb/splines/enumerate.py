@@ -30,7 +30,7 @@ from .affine import as_piecewise_affine
 
 # %% auto #0
 __all__ = ['VERTEX_DIM_MAX', 'VOLUME_EDGES', 'BACKENDS', 'PolytopeLP', 'RegionLimitError', 'Regions', 'RegionCounts',
-           'region_volume', 'enumerate_regions', 'count_regions', 'load_regions', 'sample_regions']
+           'RegionShards', 'region_volume', 'enumerate_regions', 'count_regions', 'load_regions', 'sample_regions']
 
 # %% ../../nbs/22_splines_enumerate.ipynb #0beb97df
 class PolytopeLP:
@@ -345,13 +345,19 @@ class RegionLimitError(RuntimeError):
     "More regions than `max_regions`."
 
 # %% ../../nbs/22_splines_enumerate.ipynb #754682a8
-@dataclasses.dataclass
+@dataclasses.dataclass(init=False)
 class Regions:
     "Linear regions inside a box: unique activation codes, one interior point each, and a ball around it inside the region."
-    codes: torch.Tensor  # bool (R, n_hidden)
-    interior_points: torch.Tensor  # (R, d)
-    radii: torch.Tensor  # (R,) radius of a ball inside the region (a lower bound of its Chebyshev radius; 0 for sampled regions)
+    codes: torch.Tensor
+    interior_points: torch.Tensor
+    radii: torch.Tensor
     box: tuple[torch.Tensor, torch.Tensor]
+
+    def __init__(self, codes: torch.Tensor, # bool (R, n_hidden): each region's activation code
+                 interior_points: torch.Tensor, # (R, d) a point inside each region
+                 radii: torch.Tensor, # (R,) radius of a ball around it inside the region (a lower bound of its Chebyshev radius; 0 for sampled regions)
+                 box: tuple[torch.Tensor, torch.Tensor]): # (lo, hi) the box that was enumerated
+        self.codes, self.interior_points, self.radii, self.box = codes, interior_points, radii, box
 
     @property
     def n_regions(self) -> int:
@@ -361,14 +367,22 @@ class Regions:
         return f"Regions({self.n_regions} regions, {self.codes.shape[1]} hidden units, input dimension {self.interior_points.shape[1]})"
 
 # %% ../../nbs/22_splines_enumerate.ipynb #c4d5571c
-@dataclasses.dataclass
+@dataclasses.dataclass(init=False)
 class RegionCounts:
     "Counts without the regions: regions after each hidden layer, and the distribution of the final regions' volumes."
-    per_layer: torch.Tensor  # (L,) regions of the partition by the first l + 1 hidden layers
-    volume_edges: torch.Tensor  # (B + 1,) log10 of volume / box volume
-    volume_counts: torch.Tensor  # (B,) final regions per bin (empty when volumes were not asked for)
-    total_volume: float  # sum of the regions' volumes (the box's volume when nothing is missed; nan without volumes)
+    per_layer: torch.Tensor
+    volume_edges: torch.Tensor
+    volume_counts: torch.Tensor
+    total_volume: float
     box: tuple[torch.Tensor, torch.Tensor]
+
+    def __init__(self, per_layer: torch.Tensor, # (L,) regions of the partition by the first l + 1 hidden layers
+                 volume_edges: torch.Tensor, # (B + 1,) log10 of volume / box volume
+                 volume_counts: torch.Tensor, # (B,) final regions per bin (empty when volumes were not asked for)
+                 total_volume: float, # sum of the regions' volumes (the box's volume when nothing is missed; nan without volumes)
+                 box: tuple[torch.Tensor, torch.Tensor]): # (lo, hi) the box that was enumerated
+        self.per_layer, self.volume_edges, self.volume_counts, self.total_volume, self.box = (
+            per_layer, volume_edges, volume_counts, total_volume, box)
 
     @property
     def n_regions(self) -> int:
@@ -376,6 +390,34 @@ class RegionCounts:
 
     def __repr__(self) -> str:
         return f"RegionCounts({self.n_regions} regions; per layer {self.per_layer.tolist()})"
+
+# %% ../../nbs/22_splines_enumerate.ipynb #5a1e0c21
+class RegionShards:
+    """The regions that `enumerate_regions(..., out=folder)` streamed to disk: counted, not held. Iterate for one shard at a
+    time; `codes`, `interior_points` and `radii` read every shard (as `load_regions`) each time they are asked for."""
+
+    def __init__(self, folder: str | Path, # the folder of safetensors shards
+                 n_regions: int, # how many regions the shards hold
+                 box: tuple[torch.Tensor, torch.Tensor]): # (lo, hi) the box that was enumerated
+        self.folder, self.n_regions, self.box = Path(folder), n_regions, box
+
+    def __iter__(self):
+        "The regions one shard at a time (`Regions` each): memory holds one shard."
+        for f in sorted(self.folder.glob("shard-*.safetensors")):
+            arrays = load_file(str(f))
+            if len(arrays["radii"]):
+                yield _regions([arrays], arrays["codes"].shape[1], self.box)
+
+    def load(self) -> Regions:
+        "All the regions in memory (`load_regions`)."
+        return load_regions(self.folder)
+
+    codes = property(lambda self: self.load().codes, doc="bool (R, n_hidden), read from the shards")
+    interior_points = property(lambda self: self.load().interior_points, doc="(R, d), read from the shards")
+    radii = property(lambda self: self.load().radii, doc="(R,), read from the shards")
+
+    def __repr__(self) -> str:
+        return f"RegionShards({self.n_regions} regions in {str(self.folder)!r})"
 
 # %% ../../nbs/22_splines_enumerate.ipynb #c4b1b45f
 def _as_box(box, d):
@@ -398,7 +440,8 @@ VOLUME_EDGES = np.linspace(-12.0, 0.0, 49)  # log10 of a region's share of the b
 
 def region_volume(G: np.ndarray, # (m, d) rows of the region's cuts, G x <= g
                   g: np.ndarray, # (m,)
-                  lo: np.ndarray, hi: np.ndarray, # the box
+                  lo: np.ndarray, # (d,) lower corner of the box
+                  hi: np.ndarray, # (d,) upper corner of the box
                   interior: np.ndarray, # (d,) a point strictly inside
                  ) -> float:
     "Volume of `{x : G x <= g} ∩ box` by qhull (vertices from the interior point, then their convex hull)."
@@ -594,24 +637,30 @@ def enumerate_regions(model, # a ReLU / leaky-ReLU network (see `as_piecewise_af
                       tol: float = 1e-9, # regions with no ball of radius tol * |hi - lo| inside are slivers, not counted
                       n_jobs: int = 1, # joblib workers (-1: all)
                       backend: str = "loky", # "loky" (local processes), "dask" (dask.distributed) or "ray"
-                      out: str | Path | None = None, # folder of safetensors shards; a rerun with the same folder resumes
-                      n_tasks: int | None = None, # independent subtrees (default: 1 in process, else 64 per worker)
+                      out: str | Path | None = None, # folder of safetensors shards, streamed to (a rerun with the same folder resumes)
+                      n_tasks: int | None = None, # independent subtrees, one shard each (default: 1 in process, else 64 per worker)
                       progress: bool = False, # tqdm bar with regions/s
-                     ) -> Regions:
-    "Every linear region of `model` inside `box = (lo, hi)`, exactly, with an interior point each."
+                     ) -> Regions | RegionShards:
+    "Every linear region of `model` inside `box = (lo, hi)`, exactly, with an interior point each: in memory, or streamed to `out`."
     check_positive("max_regions", max_regions, integer=True); check_positive("tol", tol)
     check_positive("n_jobs", n_jobs, integer=True)
     net = as_piecewise_affine(model, input_shape)
-    parts = list(_search(net, box, tol, n_jobs, backend, out, n_tasks, max_regions, progress, False, False))
-    return _regions(parts, net.n_hidden, _as_box(box, net.input_dim))
+    parts = _search(net, box, tol, n_jobs, backend, out, n_tasks, max_regions, progress, False, False)
+    if out is None:
+        return _regions(list(parts), net.n_hidden, _as_box(box, net.input_dim))
+    return RegionShards(out, sum(int(arrays["per_layer"][-1]) for arrays in parts), _as_box(box, net.input_dim))
 
 # %% ../../nbs/22_splines_enumerate.ipynb #dea5a147
-def count_regions(model, box, # as in `enumerate_regions`
-                  input_shape: Sequence[int] | None = None,
-                  tol: float = 1e-9,
+def count_regions(model, # a ReLU / leaky-ReLU network (see `as_piecewise_affine`)
+                  box, # (lo, hi): the input box, each of the input dimension
+                  input_shape: Sequence[int] | None = None, # for convolutional networks, e.g. (1, 8, 8)
+                  tol: float = 1e-9, # regions with no ball of radius tol * |hi - lo| inside are slivers, not counted
                   volumes: bool = True, # also the distribution of the regions' volumes (qhull; input dimension <= 8)
-                  n_jobs: int = 1, backend: str = "loky", out: str | Path | None = None, n_tasks: int | None = None,
-                  progress: bool = False,
+                  n_jobs: int = 1, # joblib workers (-1: all)
+                  backend: str = "loky", # "loky" (local processes), "dask" (dask.distributed) or "ray"
+                  out: str | Path | None = None, # folder of per-task count shards (a rerun with the same folder resumes)
+                  n_tasks: int | None = None, # independent subtrees (default: 1 in process, else 64 per worker)
+                  progress: bool = False, # tqdm bar with regions/s
                  ) -> RegionCounts:
     "Regions after each hidden layer and the distribution of their volumes, without keeping any region."
     net = as_piecewise_affine(model, input_shape)
@@ -625,8 +674,9 @@ def count_regions(model, box, # as in `enumerate_regions`
                         torch.zeros(0, dtype=torch.int64), share * float(torch.prod(hi - lo)) if volumes else math.nan, (lo, hi))
 
 # %% ../../nbs/22_splines_enumerate.ipynb #b21c5a03
-def load_regions(out: str | Path) -> Regions:
-    "The regions of a finished `enumerate_regions(..., out=out)` run, read back from its shards."
+def load_regions(out: str | Path, # the folder given as `enumerate_regions(..., out=out)`
+                ) -> Regions:
+    "All the regions of a finished `enumerate_regions(..., out=out)` run, read back from its shards into memory."
     files = sorted(Path(out).glob("shard-*.safetensors"))
     if not files:
         raise FileNotFoundError(f"No shards in {str(out)!r}: run enumerate_regions(..., out={str(out)!r}) first.")
@@ -636,8 +686,13 @@ def load_regions(out: str | Path) -> Regions:
 
 # %% ../../nbs/22_splines_enumerate.ipynb #ddeb4442
 @torch.no_grad()
-def sample_regions(model, box, n_samples: int, seed: int = 0, input_shape: Sequence[int] | None = None,
-                   batch_size: int = 65_536) -> tuple[Regions, torch.Tensor]:
+def sample_regions(model, # a ReLU / leaky-ReLU network (see `as_piecewise_affine`)
+                   box, # (lo, hi): the input box, each of the input dimension
+                   n_samples: int, # uniform samples of the box
+                   seed: int = 0, # of the samples' generator
+                   input_shape: Sequence[int] | None = None, # for convolutional networks, e.g. (1, 8, 8)
+                   batch_size: int = 65_536, # samples per forward pass
+                  ) -> tuple[Regions, torch.Tensor]:
     "Distinct activation codes among `n_samples` uniform samples of `box`; also the sample count at which each appeared."
     check_positive("n_samples", n_samples, integer=True); check_positive("batch_size", batch_size, integer=True)
     net = as_piecewise_affine(model, input_shape)
