@@ -123,10 +123,17 @@ def _vertex_cone(G, g, lo, hi, y, scale):
     "`inv(A.T)` for the d rows A of `G x <= g` and the box that are tight at `y`, when exactly d are (a simple vertex)."
     d = len(y)
     A = np.vstack([G, np.eye(d), -np.eye(d)])
-    tight = np.concatenate([g, hi, -lo]) - A @ y <= 1e-9 * scale * np.linalg.norm(A, axis=1)
-    if tight.sum() != d or np.linalg.cond(A[tight]) > 1e10:
+    tight = np.concatenate([g, hi, -lo]) - A @ y <= 1e-9 * scale  # unit normals: these are distances
+    if tight.sum() != d:
         return np.full((d, d), np.nan)
-    return np.linalg.inv(A[tight].T)
+    M = A[tight].T
+    try:
+        cone = np.linalg.inv(M)
+    except np.linalg.LinAlgError:
+        return np.full((d, d), np.nan)
+    if np.abs(M).sum(1).max() * np.abs(cone).sum(1).max() > 1e10:  # ill-conditioned (condition number in the max-norm)
+        return np.full((d, d), np.nan)
+    return cone
 
 # %% ../../nbs/22_splines_enumerate.ipynb #48bb0878
 def _child(p, a, b, x, r, distances, keep, vertex=None):
@@ -154,19 +161,18 @@ def _advance(p: _Piece, # the piece, advanced in place to the end of its layer w
             ) -> list[_Piece] | None:
     "Cut `p` by its layer's units from `p.unit` on: its two children at the first unit that splits it, else None."
     lin, off = p.lin[p.unit:], p.off[p.unit:]
-    norms = np.linalg.norm(lin, axis=1) + 1e-300
-    values = lin @ p.x + off
+    values = lin @ p.x + off  # unit normals: signed distances
     side = np.where(values > 0, 1.0, -1.0)
     signed = side[:, None] * lin
     least = side * off + np.minimum(signed * p.lo, signed * p.hi).sum(1)  # least side * (w.x + c) over the bounding box
-    candidates = np.flatnonzero(least < -tol * norms)  # the others cannot reach tol beyond their hyperplane
-    at_witnesses = side[:, None] * (lin @ p.witnesses.T + off[:, None]) / norms[:, None]  # signed distances
+    candidates = np.flatnonzero(least < -tol)  # the others cannot reach tol beyond their hyperplane
+    at_witnesses = side[:, None] * (lin @ p.witnesses.T + off[:, None])  # signed distances
     # a known vertex whose cone holds the unit's far-side objective solves that LP (KKT: multipliers >= 0)
-    solved_by = lambda cones: (np.einsum("vij,kj->kvi", cones, -signed / norms[:, None]) >= -1e-12).all(2).any(1)
+    solved_by = lambda cones: (np.einsum("vij,kj->kvi", cones, -signed) >= -1e-12).all(2).any(1)
     at_known_vertex = solved_by(p.cones)  # nan cones compare False
     for i in candidates:
-        w, c, nw, s = lin[i], off[i], norms[i], side[i]
-        a, normal = s * values[i] / nw, s * w / nw  # distance of x to the hyperplane; unit normal towards x
+        w, c, s = lin[i], off[i], side[i]
+        a, normal = s * values[i], s * w  # distance of x to the hyperplane; unit normal towards x
         # x's side: slide x away from the hyperplane while its ball stays inside: radius (r + a) / 2
         x_in, r_in = (p.x, p.r) if a >= p.r else (p.x + 0.5 * (p.r - a) * normal, 0.5 * (p.r + a))
         # the other side: slide through the ball, radius (r - a) / 2, or towards a point y beyond (below)
@@ -182,13 +188,13 @@ def _advance(p: _Piece, # the piece, advanced in place to the end of its layer w
             if y is None:
                 continue
             found = (y, _vertex_cone(p.G, p.g, lp.lo, lp.hi, y, np.max(lp.hi - lp.lo)))
-            if s * (w @ y + c) / nw >= -tol:  # nothing of the piece lies tol beyond the hyperplane: not split
+            if s * (w @ y + c) >= -tol:  # nothing of the piece lies tol beyond the hyperplane: not split
                 p.witnesses, p.cones = np.vstack([p.witnesses, y[None]]), np.vstack([p.cones, found[1][None]])
-                at_witnesses = np.hstack([at_witnesses, (side * (lin @ y + off) / norms)[:, None]])
+                at_witnesses = np.hstack([at_witnesses, (side * (lin @ y + off))[:, None]])
                 at_known_vertex |= solved_by(found[1][None])
                 continue
         if y is not None:  # on the segment from x to y, the ball (1 - t) B(x, r) + t y stays inside the piece
-            q = -s * (w @ y + c) / nw
+            q = -s * (w @ y + c)
             if p.r * q / (p.r + a + q) > r_out:
                 x_out, r_out = p.x + (p.r + a) / (p.r + a + q) * (y - p.x), p.r * q / (p.r + a + q)
         a_in, b_in = -s * w, s * c  # x's side, s (w.x + c) >= 0, as a row a.x <= b
