@@ -85,7 +85,7 @@ class PolytopeLP:
         return (np.full(self.d, np.nan), -1.0) if sol is None else (sol[:-1], float(sol[-1]))
 
 # %% ../../nbs/22_splines_enumerate.ipynb #6982709c
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)  # slots: pieces are made and read once per split
 class _Piece:
     "A polytope of the search: the region of `code`, cut by the units of hidden layer `layer` before `unit`."
     layer: int
@@ -95,12 +95,12 @@ class _Piece:
     lineage: tuple  # ids of those rows: pieces sharing a prefix share LP rows and basis
     x: np.ndarray  # interior point, with the ball B(x, r) inside the polytope: a certificate that r > tol
     r: float
-    lo: np.ndarray  # a bounding box, tightened at each cut
+    lo: np.ndarray  # a bounding box, tightened at each cut (pieces with vertices keep the whole box)
     hi: np.ndarray
     witnesses: np.ndarray  # (n, d) points of the closed polytope found by LPs: its vertices, ...
     cones: np.ndarray  # (n, d, d) ... with the inverse transposed matrix of their d active rows (nan: not a simple vertex)
-    vertices: np.ndarray | None  # (n, d) every vertex, in low input dimension (else None) ...
-    tight: np.ndarray | None  # (n, 2d + m) ... and which box faces and cuts pass through each
+    vertices: np.ndarray | None  # (n, d + 2d + n_hidden) in low input dimension (else None), every vertex's coordinates,
+    # then 1.0 for each box face and hidden unit's cut that passes through it
     code: np.ndarray  # bits of the finished layers
     lin: np.ndarray  # (K, d), (K,): the pre-activations of `layer` in this region, lin @ x + off
     off: np.ndarray
@@ -146,7 +146,7 @@ def _child(p, a, b, x, r, distances, keep, vertex=None):
     W, cones = W[-_MAX_WITNESSES:], cones[-_MAX_WITNESSES:]
     lo, hi = _tighten(p.lo, p.hi, a, b)
     return _Piece(p.layer, p.unit + 1, np.vstack([p.G, a[None]]), np.append(p.g, b), p.lineage + (next(_row_ids),),
-                  x, r, lo, hi, W, cones, None, None, p.code, p.lin, p.off)
+                  x, r, lo, hi, W, cones, None, p.code, p.lin, p.off)
 
 # %% ../../nbs/22_splines_enumerate.ipynb #4f5d3229
 def _chebyshev_with(lp, p, a, b):
@@ -226,29 +226,28 @@ def _inscribed(G: np.ndarray, # (m, d) unit normals of the cuts, G x <= g
     return min(float((g - G @ z).min()), to_box) if len(g) else to_box
 
 # %% ../../nbs/22_splines_enumerate.ipynb #da67021f
-def _split_vertices(V: np.ndarray, # (n, d) the vertices of a polytope
-                    T: np.ndarray, # (n, faces) 1.0 where a face (box face or cut) passes through the vertex, else 0.0
+def _split_vertices(vertices: np.ndarray, # (n, d + faces) each vertex's coordinates, then 1.0 for each face through it
+                    d: int, # the input dimension
                     f: np.ndarray, # (n,) signed distances of the vertices to the cutting hyperplane
                     eps: float, # vertices closer than this lie on the hyperplane
-                    face: int, # the hyperplane's column in T
-                   ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    "Vertices and tight sets of the sides `f >= 0` and `f <= 0` of the polytope."
+                    face: int, # the hyperplane's face (column d + face)
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    "The vertices, in the same layout, of the sides `f >= 0` and `f <= 0` of the polytope."
     is_below, is_above = f < -eps, f > eps
     below, above = is_below.nonzero()[0], is_above.nonzero()[0]
+    lower, upper = vertices[below], vertices[above]
     # two vertices lie on one edge when they share d - 1 faces; the hyperplane crosses the edges from below to above
-    u, v = (T[below] @ T[above].T >= V.shape[1] - 1).nonzero()
-    iu, iv = below[u], above[v]
-    t = (f[iu] / (f[iu] - f[iv]))[:, None]
-    crossings = V[iu] + t * (V[iv] - V[iu])
-    crossing_T = T[iu] * T[iv]
-    crossing_T[:, face] = 1.0
+    u, v = (lower[:, d:] @ upper[:, d:].T >= d - 1).nonzero()
+    lower, upper, f_lower = lower[u], upper[v], f[below[u]]
+    crossings = lower + (f_lower / (f_lower - f[above[v]]))[:, None] * (upper - lower)
+    # a face passes through a crossing iff through both ends: 1 + t (0 - 1) < 1 for the t in (0, 1) of a crossing
+    np.floor(crossings[:, d:], out=crossings[:, d:])
+    crossings[:, d + face] = 1.0
     on = ~(is_below | is_above)
     if on.any():  # vertices on the hyperplane: in both sides, with the new face
-        T = T.copy()
-        T[on, face] = 1.0
-    keep_above, keep_below = ~is_below, ~is_above
-    return ((np.concatenate([V[keep_above], crossings]), np.concatenate([T[keep_above], crossing_T])),
-            (np.concatenate([V[keep_below], crossings]), np.concatenate([T[keep_below], crossing_T])))
+        vertices = vertices.copy()
+        vertices[on, d + face] = 1.0
+    return np.concatenate([vertices[~is_below], crossings]), np.concatenate([vertices[~is_above], crossings])
 
 # %% ../../nbs/22_splines_enumerate.ipynb #6813a41f
 def _advance_by_vertices(p: _Piece, # a piece carrying its vertices, advanced in place when no unit splits it
@@ -256,24 +255,24 @@ def _advance_by_vertices(p: _Piece, # a piece carrying its vertices, advanced in
                          tol: float, # absolute sliver width
                         ) -> list[_Piece] | None:
     "`_advance` for a piece that carries its vertices: a unit splits it iff vertices lie tol beyond on both sides."
+    d = len(p.lo)
     lin, off = p.lin[p.unit:], p.off[p.unit:]  # unit normals: values are signed distances
-    at_vertices = lin @ p.vertices.T + off[:, None]  # (K, n)
+    at_vertices = lin @ p.vertices[:, :d].T + off[:, None]  # (K, n)
     for i in ((at_vertices.max(1) > tol) & (at_vertices.min(1) < -tol)).nonzero()[0]:
         w, c = lin[i], off[i]
-        d, eps = len(w), 1e-12 * lp.width
-        sides = _split_vertices(p.vertices, p.tight, at_vertices[i], eps, 2 * d + len(p.code) + p.unit + i)
+        sides = _split_vertices(p.vertices, d, at_vertices[i], 1e-12 * lp.width, 2 * d + len(p.code) + p.unit + i)
         children = []
-        for s, (vertices, tight) in zip((1.0, -1.0), sides):  # s=+1: w.x + c >= 0, as the row -w.x <= c
+        for s, vertices in zip((1.0, -1.0), sides):  # s=+1: w.x + c >= 0, as the row -w.x <= c
             a, b = -s * w, s * c
             G, g = np.concatenate([p.G, a[None]]), np.concatenate([p.g, [b]])
-            x = vertices.sum(0) / len(vertices)
+            x = vertices[:, :d].sum(0) / len(vertices)
             r = _inscribed(G, g, p.lo, p.hi, x)
             if r <= tol:  # the centroid's ball is too thin: the Chebyshev LP decides (the tolerance's definition)
                 x, r = _chebyshev_with(lp, p, a, b)
             if r <= tol:
                 break
             children.append(_Piece(p.layer, p.unit + i + 1, G, g, p.lineage + (next(_row_ids),), x, r, p.lo, p.hi,
-                                   p.witnesses, p.cones, vertices, tight, p.code, p.lin, p.off))
+                                   p.witnesses, p.cones, vertices, p.code, p.lin, p.off))
         if len(children) == 2:
             p.unit += i
             return children
@@ -301,14 +300,13 @@ def _root(net, # the PiecewiseAffine network
     "The whole box, at the first unit of the first layer."
     lin, off = _layer_maps(net, np.zeros((1, 0), bool), 0)
     d = len(lo)
-    vertices = tight = None
+    vertices = None
     if d <= VERTEX_DIM_MAX:  # the box's corners; corner k sits on face j (x_j = hi_j) or face d + j (x_j = lo_j)
         upper = (np.arange(2 ** d)[:, None] >> np.arange(d)) & 1 == 1
-        # tight sets: a column per box face, then one per hidden unit (the cut it makes), in network order
-        vertices, tight = np.where(upper, hi, lo), np.hstack([upper, ~upper, np.zeros((2 ** d, net.n_hidden), bool)])
-        tight = tight.astype(np.float32)  # float: a BLAS product counts the faces two vertices share
+        # coordinates, then the faces through each corner: one per box face, then one per hidden unit's cut
+        vertices = np.hstack([np.where(upper, hi, lo), upper, ~upper, np.zeros((2 ** d, net.n_hidden))])
     return _Piece(0, 0, np.zeros((0, d)), np.zeros(0), (), (lo + hi) / 2, float(np.min(hi - lo) / 2), lo, hi,
-                  np.zeros((0, d)), np.zeros((0, d, d)), vertices, tight, np.zeros(0, bool), lin[0], off[0])
+                  np.zeros((0, d)), np.zeros((0, d, d)), vertices, np.zeros(0, bool), lin[0], off[0])
 
 # %% ../../nbs/22_splines_enumerate.ipynb #664a7a52
 def _explore(pieces: list[_Piece], # where the search starts
