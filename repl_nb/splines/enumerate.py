@@ -212,8 +212,8 @@ def _advance(p: _Piece, # the piece, advanced in place to the end of its layer w
     return None
 
 # %% ../../nbs/22_splines_enumerate.ipynb #3553ddf0
-VERTEX_DIM_MAX = 6  # up to this input dimension pieces carry their vertices and need no LP (measured: 2.5x faster
-# than the LP path at d=6, 6x slower at d=8, where a piece has hundreds of vertices)
+VERTEX_DIM_MAX = 6  # up to this input dimension pieces carry their vertices and need no LP (measured, one hidden layer of
+# 14 units: 6.5x faster than the LP path at d=6, 3x at d=7; 12 units at d=8: as fast, with hundreds of vertices a piece)
 
 
 def _inscribed(G: np.ndarray, # (m, d) unit normals of the cuts, G x <= g
@@ -349,19 +349,13 @@ class RegionLimitError(RuntimeError):
     "More regions than `max_regions`."
 
 # %% ../../nbs/22_splines_enumerate.ipynb #754682a8
-@dataclasses.dataclass(init=False)
+@dataclasses.dataclass
 class Regions:
     "Linear regions inside a box: unique activation codes, one interior point each, and a ball around it inside the region."
-    codes: torch.Tensor
-    interior_points: torch.Tensor
-    radii: torch.Tensor
-    box: tuple[torch.Tensor, torch.Tensor]
-
-    def __init__(self, codes: torch.Tensor, # bool (R, n_hidden): each region's activation code
-                 interior_points: torch.Tensor, # (R, d) a point inside each region
-                 radii: torch.Tensor, # (R,) radius of a ball around it inside the region (a lower bound of its Chebyshev radius; 0 for sampled regions)
-                 box: tuple[torch.Tensor, torch.Tensor]): # (lo, hi) the box that was enumerated
-        self.codes, self.interior_points, self.radii, self.box = codes, interior_points, radii, box
+    codes: torch.Tensor  # bool (R, n_hidden): each region's activation code
+    interior_points: torch.Tensor  # (R, d) a point inside each region
+    radii: torch.Tensor  # (R,) radius of a ball around it inside the region (a lower bound of its Chebyshev radius; 0 for sampled regions)
+    box: tuple[torch.Tensor, torch.Tensor]  # (lo, hi) the box that was enumerated
 
     @property
     def n_regions(self) -> int:
@@ -371,22 +365,14 @@ class Regions:
         return f"Regions({self.n_regions} regions, {self.codes.shape[1]} hidden units, input dimension {self.interior_points.shape[1]})"
 
 # %% ../../nbs/22_splines_enumerate.ipynb #c4d5571c
-@dataclasses.dataclass(init=False)
+@dataclasses.dataclass
 class RegionCounts:
     "Counts without the regions: regions after each hidden layer, and the distribution of the final regions' volumes."
-    per_layer: torch.Tensor
-    volume_edges: torch.Tensor
-    volume_counts: torch.Tensor
-    total_volume: float
-    box: tuple[torch.Tensor, torch.Tensor]
-
-    def __init__(self, per_layer: torch.Tensor, # (L,) regions of the partition by the first l + 1 hidden layers
-                 volume_edges: torch.Tensor, # (B + 1,) log10 of volume / box volume
-                 volume_counts: torch.Tensor, # (B,) final regions per bin (empty when volumes were not asked for)
-                 total_volume: float, # sum of the regions' volumes (the box's volume when nothing is missed; nan without volumes)
-                 box: tuple[torch.Tensor, torch.Tensor]): # (lo, hi) the box that was enumerated
-        self.per_layer, self.volume_edges, self.volume_counts, self.total_volume, self.box = (
-            per_layer, volume_edges, volume_counts, total_volume, box)
+    per_layer: torch.Tensor  # (L,) regions of the partition by the first l + 1 hidden layers
+    volume_edges: torch.Tensor  # (B + 1,) log10 of volume / box volume
+    volume_counts: torch.Tensor  # (B,) final regions per bin (empty when volumes were not asked for)
+    total_volume: float  # sum of the regions' volumes (the box's volume when nothing is missed; nan without volumes)
+    box: tuple[torch.Tensor, torch.Tensor]  # (lo, hi) the box that was enumerated
 
     @property
     def n_regions(self) -> int:
