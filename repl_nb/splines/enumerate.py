@@ -30,7 +30,7 @@ from .affine import as_piecewise_affine
 
 # %% auto #0
 __all__ = ['VERTEX_DIM_MAX', 'VOLUME_EDGES', 'BACKENDS', 'PolytopeLP', 'RegionLimitError', 'Regions', 'RegionCounts',
-           'region_volume', 'enumerate_regions', 'count_regions', 'load_regions', 'sample_regions']
+           'RegionShards', 'region_volume', 'enumerate_regions', 'count_regions', 'load_regions', 'sample_regions']
 
 # %% ../../nbs/22_splines_enumerate.ipynb #0beb97df
 class PolytopeLP:
@@ -40,6 +40,7 @@ class PolytopeLP:
                  hi: np.ndarray): # upper corner of the box (d,)
         d = len(lo)
         self.d, self.h, self.lo, self.hi = d, highspy.Highs(), lo, hi
+        self.width = float(np.max(hi - lo))  # the scale of rounding errors in the box's coordinates
         for name, value in (("output_flag", False), ("presolve", "off"), ("threads", 1)):
             self.h.setOptionValue(name, value)
         inf = highspy.kHighsInf
@@ -84,7 +85,7 @@ class PolytopeLP:
         return (np.full(self.d, np.nan), -1.0) if sol is None else (sol[:-1], float(sol[-1]))
 
 # %% ../../nbs/22_splines_enumerate.ipynb #6982709c
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)  # slots: pieces are made and read once per split
 class _Piece:
     "A polytope of the search: the region of `code`, cut by the units of hidden layer `layer` before `unit`."
     layer: int
@@ -94,12 +95,12 @@ class _Piece:
     lineage: tuple  # ids of those rows: pieces sharing a prefix share LP rows and basis
     x: np.ndarray  # interior point, with the ball B(x, r) inside the polytope: a certificate that r > tol
     r: float
-    lo: np.ndarray  # a bounding box, tightened at each cut
+    lo: np.ndarray  # a bounding box, tightened at each cut (pieces with vertices keep the whole box)
     hi: np.ndarray
     witnesses: np.ndarray  # (n, d) points of the closed polytope found by LPs: its vertices, ...
     cones: np.ndarray  # (n, d, d) ... with the inverse transposed matrix of their d active rows (nan: not a simple vertex)
-    vertices: np.ndarray | None  # (n, d) every vertex, in low input dimension (else None) ...
-    tight: np.ndarray | None  # (n, 2d + m) ... and which box faces and cuts pass through each
+    vertices: np.ndarray | None  # (n, d + 2d + n_hidden) in low input dimension (else None), every vertex's coordinates,
+    # then 1.0 for each box face and hidden unit's cut that passes through it
     code: np.ndarray  # bits of the finished layers
     lin: np.ndarray  # (K, d), (K,): the pre-activations of `layer` in this region, lin @ x + off
     off: np.ndarray
@@ -122,10 +123,17 @@ def _vertex_cone(G, g, lo, hi, y, scale):
     "`inv(A.T)` for the d rows A of `G x <= g` and the box that are tight at `y`, when exactly d are (a simple vertex)."
     d = len(y)
     A = np.vstack([G, np.eye(d), -np.eye(d)])
-    tight = np.concatenate([g, hi, -lo]) - A @ y <= 1e-9 * scale * np.linalg.norm(A, axis=1)
-    if tight.sum() != d or np.linalg.cond(A[tight]) > 1e10:
+    tight = np.concatenate([g, hi, -lo]) - A @ y <= 1e-9 * scale  # unit normals: these are distances
+    if tight.sum() != d:
         return np.full((d, d), np.nan)
-    return np.linalg.inv(A[tight].T)
+    M = A[tight].T
+    try:
+        cone = np.linalg.inv(M)
+    except np.linalg.LinAlgError:
+        return np.full((d, d), np.nan)
+    if np.abs(M).sum(1).max() * np.abs(cone).sum(1).max() > 1e10:  # ill-conditioned (condition number in the max-norm)
+        return np.full((d, d), np.nan)
+    return cone
 
 # %% ../../nbs/22_splines_enumerate.ipynb #48bb0878
 def _child(p, a, b, x, r, distances, keep, vertex=None):
@@ -138,7 +146,7 @@ def _child(p, a, b, x, r, distances, keep, vertex=None):
     W, cones = W[-_MAX_WITNESSES:], cones[-_MAX_WITNESSES:]
     lo, hi = _tighten(p.lo, p.hi, a, b)
     return _Piece(p.layer, p.unit + 1, np.vstack([p.G, a[None]]), np.append(p.g, b), p.lineage + (next(_row_ids),),
-                  x, r, lo, hi, W, cones, None, None, p.code, p.lin, p.off)
+                  x, r, lo, hi, W, cones, None, p.code, p.lin, p.off)
 
 # %% ../../nbs/22_splines_enumerate.ipynb #4f5d3229
 def _chebyshev_with(lp, p, a, b):
@@ -153,19 +161,18 @@ def _advance(p: _Piece, # the piece, advanced in place to the end of its layer w
             ) -> list[_Piece] | None:
     "Cut `p` by its layer's units from `p.unit` on: its two children at the first unit that splits it, else None."
     lin, off = p.lin[p.unit:], p.off[p.unit:]
-    norms = np.linalg.norm(lin, axis=1) + 1e-300
-    values = lin @ p.x + off
+    values = lin @ p.x + off  # unit normals: signed distances
     side = np.where(values > 0, 1.0, -1.0)
     signed = side[:, None] * lin
     least = side * off + np.minimum(signed * p.lo, signed * p.hi).sum(1)  # least side * (w.x + c) over the bounding box
-    candidates = np.flatnonzero(least < -tol * norms)  # the others cannot reach tol beyond their hyperplane
-    at_witnesses = side[:, None] * (lin @ p.witnesses.T + off[:, None]) / norms[:, None]  # signed distances
+    candidates = np.flatnonzero(least < -tol)  # the others cannot reach tol beyond their hyperplane
+    at_witnesses = side[:, None] * (lin @ p.witnesses.T + off[:, None])  # signed distances
     # a known vertex whose cone holds the unit's far-side objective solves that LP (KKT: multipliers >= 0)
-    solved_by = lambda cones: (np.einsum("vij,kj->kvi", cones, -signed / norms[:, None]) >= -1e-12).all(2).any(1)
+    solved_by = lambda cones: (np.einsum("vij,kj->kvi", cones, -signed) >= -1e-12).all(2).any(1)
     at_known_vertex = solved_by(p.cones)  # nan cones compare False
     for i in candidates:
-        w, c, nw, s = lin[i], off[i], norms[i], side[i]
-        a, normal = s * values[i] / nw, s * w / nw  # distance of x to the hyperplane; unit normal towards x
+        w, c, s = lin[i], off[i], side[i]
+        a, normal = s * values[i], s * w  # distance of x to the hyperplane; unit normal towards x
         # x's side: slide x away from the hyperplane while its ball stays inside: radius (r + a) / 2
         x_in, r_in = (p.x, p.r) if a >= p.r else (p.x + 0.5 * (p.r - a) * normal, 0.5 * (p.r + a))
         # the other side: slide through the ball, radius (r - a) / 2, or towards a point y beyond (below)
@@ -181,13 +188,13 @@ def _advance(p: _Piece, # the piece, advanced in place to the end of its layer w
             if y is None:
                 continue
             found = (y, _vertex_cone(p.G, p.g, lp.lo, lp.hi, y, np.max(lp.hi - lp.lo)))
-            if s * (w @ y + c) / nw >= -tol:  # nothing of the piece lies tol beyond the hyperplane: not split
+            if s * (w @ y + c) >= -tol:  # nothing of the piece lies tol beyond the hyperplane: not split
                 p.witnesses, p.cones = np.vstack([p.witnesses, y[None]]), np.vstack([p.cones, found[1][None]])
-                at_witnesses = np.hstack([at_witnesses, (side * (lin @ y + off) / norms)[:, None]])
+                at_witnesses = np.hstack([at_witnesses, (side * (lin @ y + off))[:, None]])
                 at_known_vertex |= solved_by(found[1][None])
                 continue
         if y is not None:  # on the segment from x to y, the ball (1 - t) B(x, r) + t y stays inside the piece
-            q = -s * (w @ y + c) / nw
+            q = -s * (w @ y + c)
             if p.r * q / (p.r + a + q) > r_out:
                 x_out, r_out = p.x + (p.r + a) / (p.r + a + q) * (y - p.x), p.r * q / (p.r + a + q)
         a_in, b_in = -s * w, s * c  # x's side, s (w.x + c) >= 0, as a row a.x <= b
@@ -205,52 +212,67 @@ def _advance(p: _Piece, # the piece, advanced in place to the end of its layer w
     return None
 
 # %% ../../nbs/22_splines_enumerate.ipynb #3553ddf0
-VERTEX_DIM_MAX = 6  # up to this input dimension pieces carry their vertices and need no LP (measured: 2.5x faster
-# than the LP path at d=6, 6x slower at d=8, where a piece has hundreds of vertices)
+VERTEX_DIM_MAX = 6  # up to this input dimension pieces carry their vertices and need no LP (measured, one hidden layer of
+# 14 units: 6.5x faster than the LP path at d=6, 3x at d=7; 12 units at d=8: as fast, with hundreds of vertices a piece)
 
 
-def _inscribed(G, g, lo, hi, z):
+def _inscribed(G: np.ndarray, # (m, d) unit normals of the cuts, G x <= g
+               g: np.ndarray, # (m,)
+               lo: np.ndarray, hi: np.ndarray, # the box
+               z: np.ndarray, # (d,) the centre
+              ) -> float:
     "Radius of the largest ball around `z` inside `{G x <= g} ∩ box` (its distance to the nearest facet)."
-    return float(min(np.min((g - G @ z) / np.linalg.norm(G, axis=1), initial=np.inf), np.min(z - lo), np.min(hi - z)))
+    to_box = float(np.minimum(z - lo, hi - z).min())
+    return min(float((g - G @ z).min()), to_box) if len(g) else to_box
 
 # %% ../../nbs/22_splines_enumerate.ipynb #da67021f
-def _split_vertices(p, f, eps):
-    "Vertices and tight sets of the part of `p` where `f <= 0` (`f`: signed distances of p's vertices to a hyperplane)."
-    d = p.vertices.shape[1]
-    inside, outside = f < -eps, f > eps
-    keep = ~outside
-    common = p.tight[inside].astype(np.int32) @ p.tight[outside].T.astype(np.int32)  # shared faces of each pair
-    u, v = np.nonzero(common >= d - 1)  # the pairs on one edge, which the hyperplane crosses
-    iu, iv = np.flatnonzero(inside)[u], np.flatnonzero(outside)[v]
-    t = (f[iu] / (f[iu] - f[iv]))[:, None]
-    vertices = np.vstack([p.vertices[keep], p.vertices[iu] + t * (p.vertices[iv] - p.vertices[iu])])
-    tight = np.vstack([p.tight[keep], p.tight[iu] & p.tight[iv]])
-    on_cut = np.concatenate([np.abs(f[keep]) <= eps, np.ones(len(iu), bool)])
-    return vertices, np.hstack([tight, on_cut[:, None]])
+def _split_vertices(vertices: np.ndarray, # (n, d + faces) each vertex's coordinates, then 1.0 for each face through it
+                    d: int, # the input dimension
+                    f: np.ndarray, # (n,) signed distances of the vertices to the cutting hyperplane
+                    eps: float, # vertices closer than this lie on the hyperplane
+                    face: int, # the hyperplane's face (column d + face)
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    "The vertices, in the same layout, of the sides `f >= 0` and `f <= 0` of the polytope."
+    is_below, is_above = f < -eps, f > eps
+    below, above = is_below.nonzero()[0], is_above.nonzero()[0]
+    lower, upper = vertices[below], vertices[above]
+    # two vertices lie on one edge when they share d - 1 faces; the hyperplane crosses the edges from below to above
+    u, v = (lower[:, d:] @ upper[:, d:].T >= d - 1).nonzero()
+    lower, upper, f_lower = lower[u], upper[v], f[below[u]]
+    crossings = lower + (f_lower / (f_lower - f[above[v]]))[:, None] * (upper - lower)
+    # a face passes through a crossing iff through both ends: 1 + t (0 - 1) < 1 for the t in (0, 1) of a crossing
+    np.floor(crossings[:, d:], out=crossings[:, d:])
+    crossings[:, d + face] = 1.0
+    on = ~(is_below | is_above)
+    if on.any():  # vertices on the hyperplane: in both sides, with the new face
+        vertices = vertices.copy()
+        vertices[on, d + face] = 1.0
+    return np.concatenate([vertices[~is_below], crossings]), np.concatenate([vertices[~is_above], crossings])
 
 # %% ../../nbs/22_splines_enumerate.ipynb #6813a41f
-def _advance_by_vertices(p: _Piece, lp: PolytopeLP, tol: float) -> list[_Piece] | None:
+def _advance_by_vertices(p: _Piece, # a piece carrying its vertices, advanced in place when no unit splits it
+                         lp: PolytopeLP, # the worker's LP model (only for Chebyshev LPs on thin children)
+                         tol: float, # absolute sliver width
+                        ) -> list[_Piece] | None:
     "`_advance` for a piece that carries its vertices: a unit splits it iff vertices lie tol beyond on both sides."
-    lin, off = p.lin[p.unit:], p.off[p.unit:]
-    norms = np.linalg.norm(lin, axis=1) + 1e-300
-    at_vertices = (lin @ p.vertices.T + off[:, None]) / norms[:, None]  # signed distances (K, n)
-    eps = 1e-12 * float(np.max(p.hi - p.lo))
-    for i in np.flatnonzero((at_vertices.max(1) > tol) & (at_vertices.min(1) < -tol)):
+    d = len(p.lo)
+    lin, off = p.lin[p.unit:], p.off[p.unit:]  # unit normals: values are signed distances
+    at_vertices = lin @ p.vertices[:, :d].T + off[:, None]  # (K, n)
+    for i in ((at_vertices.max(1) > tol) & (at_vertices.min(1) < -tol)).nonzero()[0]:
         w, c = lin[i], off[i]
+        sides = _split_vertices(p.vertices, d, at_vertices[i], 1e-12 * lp.width, 2 * d + len(p.code) + p.unit + i)
         children = []
-        for s in (1.0, -1.0):  # s=+1: w.x + c >= 0, as the row -w.x <= c
+        for s, vertices in zip((1.0, -1.0), sides):  # s=+1: w.x + c >= 0, as the row -w.x <= c
             a, b = -s * w, s * c
-            vertices, tight = _split_vertices(p, -s * at_vertices[i], eps)
-            G, g = np.vstack([p.G, a[None]]), np.append(p.g, b)
-            x = vertices.mean(0)
+            G, g = np.concatenate([p.G, a[None]]), np.concatenate([p.g, [b]])
+            x = vertices[:, :d].sum(0) / len(vertices)
             r = _inscribed(G, g, p.lo, p.hi, x)
             if r <= tol:  # the centroid's ball is too thin: the Chebyshev LP decides (the tolerance's definition)
                 x, r = _chebyshev_with(lp, p, a, b)
             if r <= tol:
                 break
-            lo, hi = vertices.min(0), vertices.max(0)
-            children.append(_Piece(p.layer, p.unit + i + 1, G, g, p.lineage + (next(_row_ids),), x, r, lo, hi,
-                                   p.witnesses, p.cones, vertices, tight, p.code, p.lin, p.off))
+            children.append(_Piece(p.layer, p.unit + i + 1, G, g, p.lineage + (next(_row_ids),), x, r, p.lo, p.hi,
+                                   p.witnesses, p.cones, vertices, p.code, p.lin, p.off))
         if len(children) == 2:
             p.unit += i
             return children
@@ -258,24 +280,33 @@ def _advance_by_vertices(p: _Piece, lp: PolytopeLP, tol: float) -> list[_Piece] 
     return None
 
 # %% ../../nbs/22_splines_enumerate.ipynb #b9c061e0
-def _layer_maps(net, codes: np.ndarray, layer: int) -> tuple[np.ndarray, np.ndarray]:
-    "Pre-activations of hidden layer `layer` as affine maps `(lin (R, K, d), off (R, K))` in the regions of `codes`."
+def _layer_maps(net, # the PiecewiseAffine network
+                codes: np.ndarray, # (R, bits) the regions' codes of the layers before `layer`
+                layer: int, # the hidden layer
+               ) -> tuple[np.ndarray, np.ndarray]:
+    "Pre-activations of hidden layer `layer` as affine maps `(lin (R, K, d), off (R, K))` in the regions of `codes`, scaled to unit normals."
     d = net.input_dim
     anchors = torch.cat([torch.zeros(1, d, dtype=torch.float64), torch.eye(d, dtype=torch.float64)])
     values = net.frozen_values(torch.as_tensor(codes).reshape(len(codes), -1), anchors, layer).cpu().numpy()
-    return np.transpose(values[:, 1:] - values[:, :1], (0, 2, 1)), values[:, 0]
+    lin, off = np.transpose(values[:, 1:] - values[:, :1], (0, 2, 1)), values[:, 0]
+    norms = np.linalg.norm(lin, axis=2)
+    norms[norms == 0] = 1.0  # a constant unit; a positive scale keeps each unit's sign, its hyperplane and the LPs
+    return lin / norms[..., None], off / norms
 
 # %% ../../nbs/22_splines_enumerate.ipynb #728b75b5
-def _root(net, lo: np.ndarray, hi: np.ndarray) -> _Piece:
+def _root(net, # the PiecewiseAffine network
+          lo: np.ndarray, hi: np.ndarray, # the box
+         ) -> _Piece:
     "The whole box, at the first unit of the first layer."
     lin, off = _layer_maps(net, np.zeros((1, 0), bool), 0)
     d = len(lo)
-    vertices = tight = None
+    vertices = None
     if d <= VERTEX_DIM_MAX:  # the box's corners; corner k sits on face j (x_j = hi_j) or face d + j (x_j = lo_j)
         upper = (np.arange(2 ** d)[:, None] >> np.arange(d)) & 1 == 1
-        vertices, tight = np.where(upper, hi, lo), np.hstack([upper, ~upper])
+        # coordinates, then the faces through each corner: one per box face, then one per hidden unit's cut
+        vertices = np.hstack([np.where(upper, hi, lo), upper, ~upper, np.zeros((2 ** d, net.n_hidden))])
     return _Piece(0, 0, np.zeros((0, d)), np.zeros(0), (), (lo + hi) / 2, float(np.min(hi - lo) / 2), lo, hi,
-                  np.zeros((0, d)), np.zeros((0, d, d)), vertices, tight, np.zeros(0, bool), lin[0], off[0])
+                  np.zeros((0, d)), np.zeros((0, d, d)), vertices, np.zeros(0, bool), lin[0], off[0])
 
 # %% ../../nbs/22_splines_enumerate.ipynb #664a7a52
 def _explore(pieces: list[_Piece], # where the search starts
@@ -321,10 +352,10 @@ class RegionLimitError(RuntimeError):
 @dataclasses.dataclass
 class Regions:
     "Linear regions inside a box: unique activation codes, one interior point each, and a ball around it inside the region."
-    codes: torch.Tensor  # bool (R, n_hidden)
-    interior_points: torch.Tensor  # (R, d)
-    radii: torch.Tensor  # (R,) radius of a ball inside the region (a lower bound of its Chebyshev radius; 0 for sampled regions)
-    box: tuple[torch.Tensor, torch.Tensor]
+    codes: torch.Tensor  # bool (R, n_hidden): each region's activation code
+    interior_points: torch.Tensor  # (R, d) a point inside each region
+    radii: torch.Tensor  # (R,) radius of a ball around it inside the region (a lower bound of its Chebyshev radius; 0 for sampled regions)
+    box: tuple[torch.Tensor, torch.Tensor]  # (lo, hi) the box that was enumerated
 
     @property
     def n_regions(self) -> int:
@@ -341,7 +372,7 @@ class RegionCounts:
     volume_edges: torch.Tensor  # (B + 1,) log10 of volume / box volume
     volume_counts: torch.Tensor  # (B,) final regions per bin (empty when volumes were not asked for)
     total_volume: float  # sum of the regions' volumes (the box's volume when nothing is missed; nan without volumes)
-    box: tuple[torch.Tensor, torch.Tensor]
+    box: tuple[torch.Tensor, torch.Tensor]  # (lo, hi) the box that was enumerated
 
     @property
     def n_regions(self) -> int:
@@ -349,6 +380,34 @@ class RegionCounts:
 
     def __repr__(self) -> str:
         return f"RegionCounts({self.n_regions} regions; per layer {self.per_layer.tolist()})"
+
+# %% ../../nbs/22_splines_enumerate.ipynb #5a1e0c21
+class RegionShards:
+    """The regions that `enumerate_regions(..., out=folder)` streamed to disk: counted, not held. Iterate for one shard at a
+    time; `codes`, `interior_points` and `radii` read every shard (as `load_regions`) each time they are asked for."""
+
+    def __init__(self, folder: str | Path, # the folder of safetensors shards
+                 n_regions: int, # how many regions the shards hold
+                 box: tuple[torch.Tensor, torch.Tensor]): # (lo, hi) the box that was enumerated
+        self.folder, self.n_regions, self.box = Path(folder), n_regions, box
+
+    def __iter__(self):
+        "The regions one shard at a time (`Regions` each): memory holds one shard."
+        for f in sorted(self.folder.glob("shard-*.safetensors")):
+            arrays = load_file(str(f))
+            if len(arrays["radii"]):
+                yield _regions([arrays], arrays["codes"].shape[1], self.box)
+
+    def load(self) -> Regions:
+        "All the regions in memory (`load_regions`)."
+        return load_regions(self.folder)
+
+    codes = property(lambda self: self.load().codes, doc="bool (R, n_hidden), read from the shards")
+    interior_points = property(lambda self: self.load().interior_points, doc="(R, d), read from the shards")
+    radii = property(lambda self: self.load().radii, doc="(R,), read from the shards")
+
+    def __repr__(self) -> str:
+        return f"RegionShards({self.n_regions} regions in {str(self.folder)!r})"
 
 # %% ../../nbs/22_splines_enumerate.ipynb #c4b1b45f
 def _as_box(box, d):
@@ -371,7 +430,8 @@ VOLUME_EDGES = np.linspace(-12.0, 0.0, 49)  # log10 of a region's share of the b
 
 def region_volume(G: np.ndarray, # (m, d) rows of the region's cuts, G x <= g
                   g: np.ndarray, # (m,)
-                  lo: np.ndarray, hi: np.ndarray, # the box
+                  lo: np.ndarray, # (d,) lower corner of the box
+                  hi: np.ndarray, # (d,) upper corner of the box
                   interior: np.ndarray, # (d,) a point strictly inside
                  ) -> float:
     "Volume of `{x : G x <= g} ∩ box` by qhull (vertices from the interior point, then their convex hull)."
@@ -567,24 +627,30 @@ def enumerate_regions(model, # a ReLU / leaky-ReLU network (see `as_piecewise_af
                       tol: float = 1e-9, # regions with no ball of radius tol * |hi - lo| inside are slivers, not counted
                       n_jobs: int = 1, # joblib workers (-1: all)
                       backend: str = "loky", # "loky" (local processes), "dask" (dask.distributed) or "ray"
-                      out: str | Path | None = None, # folder of safetensors shards; a rerun with the same folder resumes
-                      n_tasks: int | None = None, # independent subtrees (default: 1 in process, else 64 per worker)
+                      out: str | Path | None = None, # folder of safetensors shards, streamed to (a rerun with the same folder resumes)
+                      n_tasks: int | None = None, # independent subtrees, one shard each (default: 1 in process, else 64 per worker)
                       progress: bool = False, # tqdm bar with regions/s
-                     ) -> Regions:
-    "Every linear region of `model` inside `box = (lo, hi)`, exactly, with an interior point each."
+                     ) -> Regions | RegionShards:
+    "Every linear region of `model` inside `box = (lo, hi)`, exactly, with an interior point each: in memory, or streamed to `out`."
     check_positive("max_regions", max_regions, integer=True); check_positive("tol", tol)
     check_positive("n_jobs", n_jobs, integer=True)
     net = as_piecewise_affine(model, input_shape)
-    parts = list(_search(net, box, tol, n_jobs, backend, out, n_tasks, max_regions, progress, False, False))
-    return _regions(parts, net.n_hidden, _as_box(box, net.input_dim))
+    parts = _search(net, box, tol, n_jobs, backend, out, n_tasks, max_regions, progress, False, False)
+    if out is None:
+        return _regions(list(parts), net.n_hidden, _as_box(box, net.input_dim))
+    return RegionShards(out, sum(int(arrays["per_layer"][-1]) for arrays in parts), _as_box(box, net.input_dim))
 
 # %% ../../nbs/22_splines_enumerate.ipynb #dea5a147
-def count_regions(model, box, # as in `enumerate_regions`
-                  input_shape: Sequence[int] | None = None,
-                  tol: float = 1e-9,
+def count_regions(model, # a ReLU / leaky-ReLU network (see `as_piecewise_affine`)
+                  box, # (lo, hi): the input box, each of the input dimension
+                  input_shape: Sequence[int] | None = None, # for convolutional networks, e.g. (1, 8, 8)
+                  tol: float = 1e-9, # regions with no ball of radius tol * |hi - lo| inside are slivers, not counted
                   volumes: bool = True, # also the distribution of the regions' volumes (qhull; input dimension <= 8)
-                  n_jobs: int = 1, backend: str = "loky", out: str | Path | None = None, n_tasks: int | None = None,
-                  progress: bool = False,
+                  n_jobs: int = 1, # joblib workers (-1: all)
+                  backend: str = "loky", # "loky" (local processes), "dask" (dask.distributed) or "ray"
+                  out: str | Path | None = None, # folder of per-task count shards (a rerun with the same folder resumes)
+                  n_tasks: int | None = None, # independent subtrees (default: 1 in process, else 64 per worker)
+                  progress: bool = False, # tqdm bar with regions/s
                  ) -> RegionCounts:
     "Regions after each hidden layer and the distribution of their volumes, without keeping any region."
     net = as_piecewise_affine(model, input_shape)
@@ -598,8 +664,9 @@ def count_regions(model, box, # as in `enumerate_regions`
                         torch.zeros(0, dtype=torch.int64), share * float(torch.prod(hi - lo)) if volumes else math.nan, (lo, hi))
 
 # %% ../../nbs/22_splines_enumerate.ipynb #b21c5a03
-def load_regions(out: str | Path) -> Regions:
-    "The regions of a finished `enumerate_regions(..., out=out)` run, read back from its shards."
+def load_regions(out: str | Path, # the folder given as `enumerate_regions(..., out=out)`
+                ) -> Regions:
+    "All the regions of a finished `enumerate_regions(..., out=out)` run, read back from its shards into memory."
     files = sorted(Path(out).glob("shard-*.safetensors"))
     if not files:
         raise FileNotFoundError(f"No shards in {str(out)!r}: run enumerate_regions(..., out={str(out)!r}) first.")
@@ -609,8 +676,13 @@ def load_regions(out: str | Path) -> Regions:
 
 # %% ../../nbs/22_splines_enumerate.ipynb #ddeb4442
 @torch.no_grad()
-def sample_regions(model, box, n_samples: int, seed: int = 0, input_shape: Sequence[int] | None = None,
-                   batch_size: int = 65_536) -> tuple[Regions, torch.Tensor]:
+def sample_regions(model, # a ReLU / leaky-ReLU network (see `as_piecewise_affine`)
+                   box, # (lo, hi): the input box, each of the input dimension
+                   n_samples: int, # uniform samples of the box
+                   seed: int = 0, # of the samples' generator
+                   input_shape: Sequence[int] | None = None, # for convolutional networks, e.g. (1, 8, 8)
+                   batch_size: int = 65_536, # samples per forward pass
+                  ) -> tuple[Regions, torch.Tensor]:
     "Distinct activation codes among `n_samples` uniform samples of `box`; also the sample count at which each appeared."
     check_positive("n_samples", n_samples, integer=True); check_positive("batch_size", batch_size, integer=True)
     net = as_piecewise_affine(model, input_shape)
