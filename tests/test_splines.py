@@ -4,7 +4,7 @@ from itertools import combinations
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from repl_nb.data import load_dataset
 from repl_nb.models import MLP, PreActResNet18, SmallCNN
@@ -188,6 +188,8 @@ def test_enumeration_guards(tmp_path):
 @settings(max_examples=6, **SETTINGS)
 @given(seed=st.integers(0, 10**6), d=st.integers(2, 5), widths=st.lists(st.integers(2, 7), min_size=1, max_size=3),
        activation=st.sampled_from(["relu", "leaky_relu"]))
+@example(seed=0, d=4, widths=[7, 2, 2], activation="relu")  # pieces waiting to enter different layers at once
+@example(seed=218, d=2, widths=[5], activation="relu")  # a certified ball touching the box's face
 def test_enumeration_matches_the_one_lp_per_unit_reference(seed, d, widths, activation):
     model = mlp(seed, d, widths, 1, activation)
     reference = {tuple(code) for code, _ in reference_regions(model, -torch.ones(d), torch.ones(d))}

@@ -322,9 +322,14 @@ def _explore(pieces: list[_Piece], # where the search starts
     open_, pending = collections.deque(pieces), []
 
     def enter_next_layer():
-        lin, off = _layer_maps(net, np.stack([q.code for q in pending]), pending[0].layer + 1)
-        for q, l, o in zip(pending, lin, off):
-            q.layer, q.unit, q.lin, q.off = q.layer + 1, 0, l, o
+        # depth first, the pieces waiting may have finished different layers: one forward pass per layer
+        groups: dict[int, list[_Piece]] = {}
+        for q in pending:
+            groups.setdefault(q.layer, []).append(q)
+        for layer, group in groups.items():
+            lin, off = _layer_maps(net, np.stack([q.code for q in group]), layer + 1)
+            for q, l, o in zip(group, lin, off):
+                q.layer, q.unit, q.lin, q.off = layer + 1, 0, l, o
         open_.extend(pending)
         pending.clear()
 
