@@ -452,12 +452,12 @@ def resize_images(data: Dataset, # an image data set (N, C, H, W)
     return dataclasses.replace(data, x_train=resize(data.x_train), x_test=resize(data.x_test))
 
 # %% ../nbs/01_data.ipynb #4375f8e0
-def load_images(name: str, # a `load_dataset` name of an image data set, e.g. 'digits', 'cifar10', 'imagefolder'
+def load_images(name: str, # a `load_dataset` name, e.g. 'digits', 'cifar10', 'imagefolder' (or 'mnist1d': kept as is)
                 image_size: int = 0, # side of the square images; 0: as stored (an image folder: 64)
                 **kwargs, # passed to `load_dataset` (root, path, n_per_class, ...)
                ) -> Dataset:
-    "`load_dataset(name, **kwargs)` with `image_size` x `image_size` images: an image folder is resized as it loads."
+    "`load_dataset(name, **kwargs)` with `image_size` x `image_size` images (data that are not images: as they are)."
     if name == "imagefolder":
         return load_dataset(name, image_size=image_size or 64, **kwargs)
     data = load_dataset(name, **kwargs)
-    return resize_images(data, image_size) if image_size else data
+    return resize_images(data, image_size) if image_size and data.x_train.ndim == 4 else data
