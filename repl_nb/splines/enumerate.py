@@ -104,6 +104,8 @@ class _Piece:
     code: np.ndarray  # bits of the finished layers
     lin: np.ndarray  # (K, d), (K,): the pre-activations of `layer` in this region, lin @ x + off
     off: np.ndarray
+    ahead: np.ndarray | None = None  # (K - unit, n) with vertices: the units' values at them from `unit` on, ...
+    splits: np.ndarray | None = None  # ... and the units (counted from `unit`) with vertices tol beyond on both sides
 
 # %% ../../nbs/22_splines_enumerate.ipynb #0d31b578
 _row_ids = itertools.count()
@@ -231,8 +233,8 @@ def _split_vertices(vertices: np.ndarray, # (n, d + faces) each vertex's coordin
                     f: np.ndarray, # (n,) signed distances of the vertices to the cutting hyperplane
                     eps: float, # vertices closer than this lie on the hyperplane
                     face: int, # the hyperplane's face (column d + face)
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    "The vertices, in the same layout, of the sides `f >= 0` and `f <= 0` of the polytope."
+                   ) -> tuple[np.ndarray, int]:
+    "The vertices, in the same layout, of the sides `f >= 0` then `f <= 0` of the polytope, in one array; the first side's count."
     is_below, is_above = f < -eps, f > eps
     below, above = is_below.nonzero()[0], is_above.nonzero()[0]
     lower, upper = vertices[below], vertices[above]
@@ -243,11 +245,11 @@ def _split_vertices(vertices: np.ndarray, # (n, d + faces) each vertex's coordin
     # a face passes through a crossing iff through both ends: 1 + t (0 - 1) < 1 for the t in (0, 1) of a crossing
     np.floor(crossings[:, d:], out=crossings[:, d:])
     crossings[:, d + face] = 1.0
-    on = ~(is_below | is_above)
-    if on.any():  # vertices on the hyperplane: in both sides, with the new face
+    n_on = len(f) - len(below) - len(above)
+    if n_on:  # vertices on the hyperplane: in both sides, with the new face
         vertices = vertices.copy()
-        vertices[on, d + face] = 1.0
-    return np.concatenate([vertices[~is_below], crossings]), np.concatenate([vertices[~is_above], crossings])
+        vertices[~(is_below | is_above), d + face] = 1.0
+    return np.concatenate([vertices[~is_below], crossings, vertices[~is_above], crossings]), len(f) - len(below) + len(u)
 
 # %% ../../nbs/22_splines_enumerate.ipynb #6813a41f
 def _advance_by_vertices(p: _Piece, # a piece carrying its vertices, advanced in place when no unit splits it
@@ -257,22 +259,31 @@ def _advance_by_vertices(p: _Piece, # a piece carrying its vertices, advanced in
     "`_advance` for a piece that carries its vertices: a unit splits it iff vertices lie tol beyond on both sides."
     d = len(p.lo)
     lin, off = p.lin[p.unit:], p.off[p.unit:]  # unit normals: values are signed distances
-    at_vertices = lin @ p.vertices[:, :d].T + off[:, None]  # (K, n)
-    for i in ((at_vertices.max(1) > tol) & (at_vertices.min(1) < -tol)).nonzero()[0]:
+    if p.ahead is None:  # a new layer's units
+        p.ahead = lin @ p.vertices[:, :d].T + off[:, None]  # (K, n)
+        p.splits = ((p.ahead.max(1) > tol) & (p.ahead.min(1) < -tol)).nonzero()[0]
+    for i in p.splits:
         w, c = lin[i], off[i]
-        sides = _split_vertices(p.vertices, d, at_vertices[i], 1e-12 * lp.width, 2 * d + len(p.code) + p.unit + i)
+        both, n_in = _split_vertices(p.vertices, d, p.ahead[i], 1e-12 * lp.width, 2 * d + len(p.code) + p.unit + i)
+        # both children at once: centroids, and the later units' values at their vertices and which of them split
+        ahead = lin[i + 1:] @ both[:, :d].T + off[i + 1:, None]
+        ends = [0, n_in]
+        splits = (np.maximum.reduceat(ahead, ends, axis=1) > tol) & (np.minimum.reduceat(ahead, ends, axis=1) < -tol)
+        centroids = np.add.reduceat(both[:, :d], ends) / np.array([[n_in], [len(both) - n_in]])
         children = []
-        for s, vertices in zip((1.0, -1.0), sides):  # s=+1: w.x + c >= 0, as the row -w.x <= c
+        for k, s in enumerate((1.0, -1.0)):  # s=+1: w.x + c >= 0, as the row -w.x <= c
             a, b = -s * w, s * c
             G, g = np.concatenate([p.G, a[None]]), np.concatenate([p.g, [b]])
-            x = vertices[:, :d].sum(0) / len(vertices)
+            x = centroids[k]
             r = _inscribed(G, g, p.lo, p.hi, x)
             if r <= tol:  # the centroid's ball is too thin: the Chebyshev LP decides (the tolerance's definition)
                 x, r = _chebyshev_with(lp, p, a, b)
             if r <= tol:
                 break
+            side = slice(0, n_in) if k == 0 else slice(n_in, None)
             children.append(_Piece(p.layer, p.unit + i + 1, G, g, p.lineage + (next(_row_ids),), x, r, p.lo, p.hi,
-                                   p.witnesses, p.cones, vertices, p.code, p.lin, p.off))
+                                   p.witnesses, p.cones, both[side], p.code, p.lin, p.off, ahead[:, side],
+                                   splits[:, k].nonzero()[0]))
         if len(children) == 2:
             p.unit += i
             return children
@@ -329,7 +340,7 @@ def _explore(pieces: list[_Piece], # where the search starts
         for layer, group in groups.items():
             lin, off = _layer_maps(net, np.stack([q.code for q in group]), layer + 1)
             for q, l, o in zip(group, lin, off):
-                q.layer, q.unit, q.lin, q.off = layer + 1, 0, l, o
+                q.layer, q.unit, q.lin, q.off, q.ahead = layer + 1, 0, l, o, None
         open_.extend(pending)
         pending.clear()
 
