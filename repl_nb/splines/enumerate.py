@@ -218,14 +218,17 @@ VERTEX_DIM_MAX = 6  # up to this input dimension pieces carry their vertices and
 # 14 units: 6.5x faster than the LP path at d=6, 3x at d=7; 12 units at d=8: as fast, with hundreds of vertices a piece)
 
 
+_SIDES = np.array([1.0, -1.0])  # a cut's two sides: w.x + c >= 0, then <= 0
+
+
 def _inscribed(G: np.ndarray, # (m, d) unit normals of the cuts, G x <= g
                g: np.ndarray, # (m,)
                lo: np.ndarray, hi: np.ndarray, # the box
-               z: np.ndarray, # (d,) the centre
-              ) -> float:
-    "Radius of the largest ball around `z` inside `{G x <= g} ∩ box` (its distance to the nearest facet)."
-    to_box = float(np.minimum(z - lo, hi - z).min())
-    return min(float((g - G @ z).min()), to_box) if len(g) else to_box
+               Z: np.ndarray, # (k, d) the centres
+              ) -> np.ndarray:
+    "Radii (k,) of the largest balls around the points `Z` inside `{G x <= g} ∩ box` (their distances to the nearest facet)."
+    to_box = np.minimum(Z - lo, hi - Z).min(1)
+    return np.minimum((g[:, None] - G @ Z.T).min(0), to_box) if len(g) else to_box
 
 # %% ../../nbs/22_splines_enumerate.ipynb #da67021f
 def _split_vertices(vertices: np.ndarray, # (n, d + faces) each vertex's coordinates, then 1.0 for each face through it
@@ -240,15 +243,15 @@ def _split_vertices(vertices: np.ndarray, # (n, d + faces) each vertex's coordin
     lower, upper = vertices[below], vertices[above]
     # two vertices lie on one edge when they share d - 1 faces; the hyperplane crosses the edges from below to above
     u, v = (lower[:, d:] @ upper[:, d:].T >= d - 1).nonzero()
-    lower, upper, f_lower = lower[u], upper[v], f[below[u]]
-    crossings = lower + (f_lower / (f_lower - f[above[v]]))[:, None] * (upper - lower)
+    f_lower, ends_lower = f[below[u]], lower[u]
+    crossings = ends_lower + (f_lower / (f_lower - f[above[v]]))[:, None] * (upper[v] - ends_lower)
     # a face passes through a crossing iff through both ends: 1 + t (0 - 1) < 1 for the t in (0, 1) of a crossing
     np.floor(crossings[:, d:], out=crossings[:, d:])
     crossings[:, d + face] = 1.0
-    n_on = len(f) - len(below) - len(above)
-    if n_on:  # vertices on the hyperplane: in both sides, with the new face
-        vertices = vertices.copy()
-        vertices[~(is_below | is_above), d + face] = 1.0
+    if len(below) + len(above) == len(f):  # no vertex on the hyperplane: the sides are the vertices above and below
+        return np.concatenate([upper, crossings, lower, crossings]), len(above) + len(u)
+    vertices = vertices.copy()  # vertices on the hyperplane: in both sides, with the new face
+    vertices[~(is_below | is_above), d + face] = 1.0
     return np.concatenate([vertices[~is_below], crossings, vertices[~is_above], crossings]), len(f) - len(below) + len(u)
 
 # %% ../../nbs/22_splines_enumerate.ipynb #6813a41f
@@ -258,34 +261,31 @@ def _advance_by_vertices(p: _Piece, # a piece carrying its vertices, advanced in
                         ) -> list[_Piece] | None:
     "`_advance` for a piece that carries its vertices: a unit splits it iff vertices lie tol beyond on both sides."
     d = len(p.lo)
-    lin, off = p.lin[p.unit:], p.off[p.unit:]  # unit normals: values are signed distances
-    if p.ahead is None:  # a new layer's units
-        p.ahead = lin @ p.vertices[:, :d].T + off[:, None]  # (K, n)
+    if p.ahead is None:  # a new layer's units (unit normals: values are signed distances)
+        p.ahead = p.lin[p.unit:] @ p.vertices[:, :d].T + p.off[p.unit:, None]  # (K, n)
         p.splits = ((p.ahead.max(1) > tol) & (p.ahead.min(1) < -tol)).nonzero()[0]
     for i in p.splits:
-        w, c = lin[i], off[i]
-        both, n_in = _split_vertices(p.vertices, d, p.ahead[i], 1e-12 * lp.width, 2 * d + len(p.code) + p.unit + i)
-        # both children at once: centroids, and the later units' values at their vertices and which of them split
-        ahead = lin[i + 1:] @ both[:, :d].T + off[i + 1:, None]
-        ends = [0, n_in]
-        splits = (np.maximum.reduceat(ahead, ends, axis=1) > tol) & (np.minimum.reduceat(ahead, ends, axis=1) < -tol)
+        unit = p.unit + i
+        w, c = p.lin[unit], p.off[unit]
+        both, n_in = _split_vertices(p.vertices, d, p.ahead[i], 1e-12 * lp.width, 2 * d + len(p.code) + unit)
+        # both children at once: centroids, certified radii, the later units' values at their vertices and which split
+        sides, ends = (slice(0, n_in), slice(n_in, None)), [0, n_in]
         centroids = np.add.reduceat(both[:, :d], ends) / np.array([[n_in], [len(both) - n_in]])
+        radii = np.minimum(_inscribed(p.G, p.g, p.lo, p.hi, centroids), (centroids @ w + c) * _SIDES)
+        ahead = p.lin[unit + 1:] @ both[:, :d].T + p.off[unit + 1:, None]
+        splits = (np.maximum.reduceat(ahead, ends, axis=1) > tol) & (np.minimum.reduceat(ahead, ends, axis=1) < -tol)
         children = []
-        for k, s in enumerate((1.0, -1.0)):  # s=+1: w.x + c >= 0, as the row -w.x <= c
-            a, b = -s * w, s * c
-            G, g = np.concatenate([p.G, a[None]]), np.concatenate([p.g, [b]])
-            x = centroids[k]
-            r = _inscribed(G, g, p.lo, p.hi, x)
+        for k, s in enumerate(_SIDES):  # s=+1: w.x + c >= 0, as the row -w.x <= c
+            a, b, x, r = -s * w, s * c, centroids[k], radii[k]
             if r <= tol:  # the centroid's ball is too thin: the Chebyshev LP decides (the tolerance's definition)
                 x, r = _chebyshev_with(lp, p, a, b)
             if r <= tol:
                 break
-            side = slice(0, n_in) if k == 0 else slice(n_in, None)
-            children.append(_Piece(p.layer, p.unit + i + 1, G, g, p.lineage + (next(_row_ids),), x, r, p.lo, p.hi,
-                                   p.witnesses, p.cones, both[side], p.code, p.lin, p.off, ahead[:, side],
-                                   splits[:, k].nonzero()[0]))
+            children.append(_Piece(p.layer, unit + 1, np.concatenate([p.G, a[None]]), np.concatenate([p.g, [b]]),
+                                   p.lineage + (next(_row_ids),), x, float(r), p.lo, p.hi, p.witnesses, p.cones,
+                                   both[sides[k]], p.code, p.lin, p.off, ahead[:, sides[k]], splits[:, k].nonzero()[0]))
         if len(children) == 2:
-            p.unit += i
+            p.unit = unit
             return children
     p.unit = len(p.off)
     return None
