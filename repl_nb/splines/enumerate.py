@@ -303,10 +303,12 @@ def _advance_by_vertices(pieces: list[_Piece], # pieces carrying their vertices,
     at[row_ends - 1] = len(g) - 2 * B + np.arange(2 * B)  # ... then the new one
     G, g = G[at], g[at]
     # both children's later units with vertices tol beyond on both sides, from all their vertices' values at once
-    ahead = sides[:, :d] @ lin.T + off  # (vertices, units)
+    later = units.min() + 1  # the units after the first one cut in this call
+    ahead = sides[:, :d] @ lin[later:].T + off[later:]  # (vertices, units)
     splits = ((np.maximum.reduceat(ahead, starts) > tol) & (np.minimum.reduceat(ahead, starts) < -tol)
-              & (np.arange(len(off)) > np.repeat(units, 2)[:, None]))
+              & (np.arange(later, len(off)) > np.repeat(units, 2)[:, None]))
     split_child, split_unit = splits.nonzero()
+    split_unit += later
     split_ends = [0] + np.cumsum(np.bincount(split_child, minlength=2 * B)).tolist()
     radii, ends, row_ends, units = radii.tolist(), (starts + counts).tolist(), row_ends.tolist(), units.tolist()
     opened, finished = [], []
