@@ -104,6 +104,7 @@ class _Piece:
     code: np.ndarray  # bits of the finished layers
     lin: np.ndarray  # (K, d), (K,): the pre-activations of `layer` in this region, lin @ x + off
     off: np.ndarray
+    splits: np.ndarray | None = None  # with vertices: the units from `unit` on with vertices tol beyond on both sides
 
 # %% ../../nbs/22_splines_enumerate.ipynb #0d31b578
 _row_ids = itertools.count()
@@ -216,68 +217,121 @@ VERTEX_DIM_MAX = 6  # up to this input dimension pieces carry their vertices and
 # 14 units: 6.5x faster than the LP path at d=6, 3x at d=7; 12 units at d=8: as fast, with hundreds of vertices a piece)
 
 
-def _inscribed(G: np.ndarray, # (m, d) unit normals of the cuts, G x <= g
+def _inscribed(G: np.ndarray, # (m, d) unit normals of the cuts of B polytopes, G x <= g
                g: np.ndarray, # (m,)
+               owner: np.ndarray, # (m,) the polytope of each row, in [0, B)
                lo: np.ndarray, hi: np.ndarray, # the box
-               z: np.ndarray, # (d,) the centre
-              ) -> float:
-    "Radius of the largest ball around `z` inside `{G x <= g} ∩ box` (its distance to the nearest facet)."
-    to_box = float(np.minimum(z - lo, hi - z).min())
-    return min(float((g - G @ z).min()), to_box) if len(g) else to_box
+               Z: np.ndarray, # (B, k, d) k centres in each polytope
+              ) -> np.ndarray:
+    "Radii (B, k) of the largest balls around the points `Z` inside their polytopes `{G x <= g} ∩ box` (distances to the nearest facet)."
+    radii = np.minimum(Z - lo, hi - Z).min(2)
+    if len(g):
+        np.minimum.at(radii, owner, g[:, None] - np.einsum("md,mkd->mk", G, Z[owner]))
+    return radii
+
+
+_SIDES = np.array([1.0, -1.0])  # a cut's two sides: w.x + c >= 0, then <= 0
+_BATCH, _BATCH_FLOATS = 64, 2 ** 15  # pieces cut in one call of `_advance_by_vertices`, at most (speed, memory)
 
 # %% ../../nbs/22_splines_enumerate.ipynb #da67021f
-def _split_vertices(vertices: np.ndarray, # (n, d + faces) each vertex's coordinates, then 1.0 for each face through it
+def _split_vertices(vertices: np.ndarray, # (N, d + faces) the vertices of B polytopes, each one's rows together: coordinates,
+                    # then 1.0 for each face through the vertex
+                    owner: np.ndarray, # (N,) the polytope of each vertex, in [0, B)
                     d: int, # the input dimension
-                    f: np.ndarray, # (n,) signed distances of the vertices to the cutting hyperplane
+                    f: np.ndarray, # (N,) signed distances of the vertices to their polytope's cutting hyperplane
                     eps: float, # vertices closer than this lie on the hyperplane
-                    face: int, # the hyperplane's face (column d + face)
+                    face: np.ndarray, # (B,) each hyperplane's face (column d + face)
                    ) -> tuple[np.ndarray, np.ndarray]:
-    "The vertices, in the same layout, of the sides `f >= 0` and `f <= 0` of the polytope."
+    """The vertices, in the same layout, of the sides `f >= 0` and `f <= 0` of each polytope, the 2B sides' rows together in
+    that order; and each side's number of vertices."""
+    B = len(face)
     is_below, is_above = f < -eps, f > eps
     below, above = is_below.nonzero()[0], is_above.nonzero()[0]
-    lower, upper = vertices[below], vertices[above]
-    # two vertices lie on one edge when they share d - 1 faces; the hyperplane crosses the edges from below to above
-    u, v = (lower[:, d:] @ upper[:, d:].T >= d - 1).nonzero()
-    lower, upper, f_lower = lower[u], upper[v], f[below[u]]
-    crossings = lower + (f_lower / (f_lower - f[above[v]]))[:, None] * (upper - lower)
+    # every (below, above) pair of one polytope; two vertices lie on one edge when they share d - 1 faces, and the
+    # hyperplane crosses the edges from below to above
+    n_above = np.bincount(owner[above], minlength=B)
+    partners = n_above[owner[below]]
+    lower = np.repeat(below, partners)
+    first = np.repeat(np.cumsum(n_above)[owner[below]] - partners - np.cumsum(partners) + partners, partners)
+    upper = above[first + np.arange(len(lower))]
+    faces = np.packbits(vertices[:, d:] > 0, axis=1)  # 1 bit a face: the pairs' shared faces counted in bytes
+    on_edge = np.bitwise_count(faces[lower] & faces[upper]).sum(1, dtype=np.int64) >= d - 1
+    lower, upper = lower[on_edge], upper[on_edge]
+    f_lower, ends_lower = f[lower], vertices[lower]
+    crossings = ends_lower + (f_lower / (f_lower - f[upper]))[:, None] * (vertices[upper] - ends_lower)
     # a face passes through a crossing iff through both ends: 1 + t (0 - 1) < 1 for the t in (0, 1) of a crossing
     np.floor(crossings[:, d:], out=crossings[:, d:])
-    crossings[:, d + face] = 1.0
-    on = ~(is_below | is_above)
-    if on.any():  # vertices on the hyperplane: in both sides, with the new face
+    crossing_owner = owner[lower]
+    crossings[np.arange(len(crossings)), d + face[crossing_owner]] = 1.0
+    on = (~(is_below | is_above)).nonzero()[0]
+    if len(on):  # vertices on the hyperplane: in both sides, with the new face
         vertices = vertices.copy()
-        vertices[on, d + face] = 1.0
-    return np.concatenate([vertices[~is_below], crossings]), np.concatenate([vertices[~is_above], crossings])
+        vertices[on, d + face[owner[on]]] = 1.0
+    # side 2b: polytope b's vertices not below, then its crossings; side 2b + 1: those not above, then the crossings
+    not_below, not_above, n = (~is_below).nonzero()[0], (~is_above).nonzero()[0], len(vertices)
+    at = np.concatenate([not_below, n + np.arange(len(crossings)), not_above, n + np.arange(len(crossings))])
+    side = np.concatenate([2 * owner[not_below], 2 * crossing_owner, 2 * owner[not_above] + 1, 2 * crossing_owner + 1])
+    order = np.argsort(side, kind="stable")
+    return np.concatenate([vertices, crossings])[at[order]], np.bincount(side, minlength=2 * B)
 
 # %% ../../nbs/22_splines_enumerate.ipynb #6813a41f
-def _advance_by_vertices(p: _Piece, # a piece carrying its vertices, advanced in place when no unit splits it
+def _advance_by_vertices(pieces: list[_Piece], # pieces carrying their vertices, all of one layer with the same maps
                          lp: PolytopeLP, # the worker's LP model (only for Chebyshev LPs on thin children)
                          tol: float, # absolute sliver width
-                        ) -> list[_Piece] | None:
-    "`_advance` for a piece that carries its vertices: a unit splits it iff vertices lie tol beyond on both sides."
-    d = len(p.lo)
-    lin, off = p.lin[p.unit:], p.off[p.unit:]  # unit normals: values are signed distances
-    at_vertices = lin @ p.vertices[:, :d].T + off[:, None]  # (K, n)
-    for i in ((at_vertices.max(1) > tol) & (at_vertices.min(1) < -tol)).nonzero()[0]:
-        w, c = lin[i], off[i]
-        sides = _split_vertices(p.vertices, d, at_vertices[i], 1e-12 * lp.width, 2 * d + len(p.code) + p.unit + i)
+                        ) -> tuple[list[_Piece], list[_Piece]]:
+    """Cut each piece by its first unit in `splits`, all at once: the open pieces (the children, and the pieces that
+    unit did not split after all, at their next unit) and the pieces no unit splits (finished)."""
+    p0, B, d = pieces[0], len(pieces), len(pieces[0].lo)
+    lin, off = p0.lin, p0.off  # unit normals: values are signed distances
+    units = np.array([p.splits[0] for p in pieces])
+    owner = np.repeat(np.arange(B), [len(p.vertices) for p in pieces])
+    vertices = np.concatenate([p.vertices for p in pieces])
+    f = np.einsum("nd,nd->n", vertices[:, :d], lin[units][owner]) + off[units][owner]
+    sides, counts = _split_vertices(vertices, owner, d, f, 1e-12 * lp.width, 2 * d + len(p0.code) + units)
+    starts = np.cumsum(counts) - counts
+    centroids = (np.add.reduceat(sides[:, :d], starts) / counts[:, None]).reshape(B, 2, d)
+    # the children's cuts: each parent's rows, then the new row (side k=0: -w.x <= c, k=1: w.x <= -c)
+    n_rows = np.array([len(p.g) for p in pieces])
+    G = np.concatenate([p.G for p in pieces] + [(-_SIDES[:, None] * lin[units][:, None]).reshape(2 * B, d)])
+    g = np.concatenate([p.g for p in pieces] + [(_SIDES * off[units, None]).ravel()])
+    radii = np.minimum(_inscribed(G[:-2 * B], g[:-2 * B], np.repeat(np.arange(B), n_rows), p0.lo, p0.hi, centroids),
+                       (np.einsum("bkd,bd->bk", centroids, lin[units]) + off[units, None]) * _SIDES)  # to the cut
+    rows = np.repeat(n_rows, 2) + 1
+    row_ends = np.cumsum(rows)
+    parent_start = np.repeat(np.cumsum(n_rows) - n_rows, 2)
+    at = np.arange(row_ends[-1]) - np.repeat(row_ends - rows - parent_start, rows)  # the parents' rows ...
+    at[row_ends - 1] = len(g) - 2 * B + np.arange(2 * B)  # ... then the new one
+    G, g = G[at], g[at]
+    # both children's later units with vertices tol beyond on both sides, from all their vertices' values at once
+    later = units.min() + 1  # the units after the first one cut in this call
+    ahead = sides[:, :d] @ lin[later:].T + off[later:]  # (vertices, units)
+    splits = ((np.maximum.reduceat(ahead, starts) > tol) & (np.minimum.reduceat(ahead, starts) < -tol)
+              & (np.arange(later, len(off)) > np.repeat(units, 2)[:, None]))
+    split_child, split_unit = splits.nonzero()
+    split_unit += later
+    split_ends = [0] + np.cumsum(np.bincount(split_child, minlength=2 * B)).tolist()
+    radii, ends, row_ends, units = radii.tolist(), (starts + counts).tolist(), row_ends.tolist(), units.tolist()
+    opened, finished = [], []
+    for b, p in enumerate(pieces):
         children = []
-        for s, vertices in zip((1.0, -1.0), sides):  # s=+1: w.x + c >= 0, as the row -w.x <= c
-            a, b = -s * w, s * c
-            G, g = np.concatenate([p.G, a[None]]), np.concatenate([p.g, [b]])
-            x = vertices[:, :d].sum(0) / len(vertices)
-            r = _inscribed(G, g, p.lo, p.hi, x)
+        for k in (0, 1):
+            c = 2 * b + k
+            x, r = centroids[b, k], radii[b][k]
             if r <= tol:  # the centroid's ball is too thin: the Chebyshev LP decides (the tolerance's definition)
-                x, r = _chebyshev_with(lp, p, a, b)
+                x, r = _chebyshev_with(lp, p, G[row_ends[c] - 1], g[row_ends[c] - 1])
             if r <= tol:
                 break
-            children.append(_Piece(p.layer, p.unit + i + 1, G, g, p.lineage + (next(_row_ids),), x, r, p.lo, p.hi,
-                                   p.witnesses, p.cones, vertices, p.code, p.lin, p.off))
+            # copies: a child outlives the batch's arrays (views would hold them all along the depth-first path)
+            mine, my_rows = slice(ends[c] - counts[c], ends[c]), slice(row_ends[c] - rows[c], row_ends[c])
+            children.append(_Piece(p.layer, units[b] + 1, G[my_rows].copy(), g[my_rows].copy(), p.lineage + (next(_row_ids),),
+                                   x, r, p.lo, p.hi, p.witnesses, p.cones, sides[mine].copy(), p.code, lin, off,
+                                   split_unit[split_ends[c]:split_ends[c + 1]]))
         if len(children) == 2:
-            p.unit += i
-            return children
-    p.unit = len(p.off)
-    return None
+            opened += children
+        else:  # not split after all (a side is a sliver): on to the next unit
+            p.splits = p.splits[1:]
+            (opened if len(p.splits) else finished).append(p)
+    return opened, finished
 
 # %% ../../nbs/22_splines_enumerate.ipynb #b9c061e0
 def _layer_maps(net, # the PiecewiseAffine network
@@ -329,9 +383,16 @@ def _explore(pieces: list[_Piece], # where the search starts
         for layer, group in groups.items():
             lin, off = _layer_maps(net, np.stack([q.code for q in group]), layer + 1)
             for q, l, o in zip(group, lin, off):
-                q.layer, q.unit, q.lin, q.off = layer + 1, 0, l, o
+                q.layer, q.unit, q.lin, q.off, q.splits = layer + 1, 0, l, o, None
         open_.extend(pending)
         pending.clear()
+
+    def finish(p):
+        p.unit = len(p.off)
+        p.code = np.concatenate([p.code, p.lin @ p.x + p.off > 0])  # bits at the certified interior point
+        emit(p)
+        if p.layer + 1 < n_layers:
+            pending.append(p)
 
     while open_ or pending:
         if pending and (not open_ or len(pending) >= batch or (stop_at and len(open_) + len(pending) >= stop_at)):
@@ -339,14 +400,31 @@ def _explore(pieces: list[_Piece], # where the search starts
         if stop_at and len(open_) >= stop_at:
             break
         p = open_.popleft() if stop_at else open_.pop()
-        children = (_advance if p.vertices is None else _advance_by_vertices)(p, lp, tol)
-        if children:
-            open_.extend(children)
+        if p.vertices is None:
+            children = _advance(p, lp, tol)
+            open_.extend(children) if children else finish(p)
             continue
-        p.code = np.concatenate([p.code, p.lin @ p.x + p.off > 0])  # bits at the certified interior point
-        emit(p)
-        if p.layer + 1 < n_layers:
-            pending.append(p)
+        if p.splits is None:  # a piece entering a layer: its units' values at its vertices
+            values = p.vertices[:, :len(lo)] @ p.lin.T + p.off
+            p.splits = ((values.max(0) > tol) & (values.min(0) < -tol)).nonzero()[0]
+        if not len(p.splits):
+            finish(p)
+            continue
+        # depth first, the pieces on top of the stack cut with the same maps go in one call, up to _BATCH pieces or
+        # _BATCH_FLOATS floats of vertex arrays (the call's arrays hold each vertex's row and its units' values)
+        pieces, row = [p], p.vertices.shape[1] + len(p.off)
+        room = _BATCH_FLOATS - len(p.vertices) * row
+        while not stop_at and open_ and len(pieces) < _BATCH and room > 0 and open_[-1].lin is p.lin:
+            q = open_.pop()
+            if len(q.splits):
+                pieces.append(q)
+                room -= len(q.vertices) * row
+            else:
+                finish(q)
+        opened, finished = _advance_by_vertices(pieces, lp, tol)
+        open_.extend(opened)
+        for q in finished:
+            finish(q)
     return list(open_)
 
 # %% ../../nbs/22_splines_enumerate.ipynb #60724470
