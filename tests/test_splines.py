@@ -10,7 +10,7 @@ from repl_nb.data import load_dataset
 from repl_nb.models import MLP, PreActResNet18, SmallCNN
 from repl_nb.splines.affine import as_piecewise_affine
 from repl_nb.splines.complexity import local_complexity, random_frame
-import repl_nb.splines.enumerate as enumerate_module
+import repl_nb.splines.enumerate.search as enumerate_search  # where the vertex path is chosen
 from repl_nb.splines.enumerate import RegionLimitError, count_regions, enumerate_regions, load_regions, sample_regions
 from repl_nb.splines.partition2d import Plane, partition_2d, plane_through, polygon_areas
 from spline_reference import reference_local_complexity, reference_partition, reference_regions
@@ -195,7 +195,7 @@ def test_enumeration_matches_the_one_lp_per_unit_reference(seed, d, widths, acti
     reference = {tuple(code) for code, _ in reference_regions(model, -torch.ones(d), torch.ones(d))}
     for vertex_dim_max in (6, 0):  # pieces with their vertices (no LP), and the LP path of higher dimensions
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(enumerate_module, "VERTEX_DIM_MAX", vertex_dim_max)
+            patch.setattr(enumerate_search, "VERTEX_DIM_MAX", vertex_dim_max)
             regions = enumerate_regions(model, (-torch.ones(d), torch.ones(d)))
         assert code_set(regions.codes) == reference
         assert torch.equal(as_piecewise_affine(model).codes(regions.interior_points), regions.codes)
