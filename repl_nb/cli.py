@@ -128,11 +128,12 @@ def _cmd_report(args) -> int:
 # %% ../nbs/96_cli.ipynb #1f4056f8
 def _cmd_dashboard(args) -> int:
     from repl_nb import dashboard  # Panel is slow to import: only here
-    runs_dir = args.runs_dir if args.runs_dir is not None else load_settings().runs_dir
+    settings = load_settings()
+    runs_dir = args.runs_dir if args.runs_dir is not None else settings.runs_dir
     Path(runs_dir).mkdir(parents=True, exist_ok=True)
-    host, port = load_settings().dashboard_host_port
-    if args.address:
-        host, port = args.address[0], args.address[1] or port
+    host, port = settings.dashboard_host_port
+    if args.address:  # a bare host keeps the setting's port
+        host, port = parse_address(args.address, default_port=port)
     dashboard.serve(runs_dir, address=format_address(host, args.port or port), show=False)
     return 0
 
@@ -173,10 +174,11 @@ def _port(text: str) -> int:
     return int(text)
 
 # %% ../nbs/96_cli.ipynb #ac920691
-def _address(text: str) -> tuple[str, int]:
-    "`--address HOST[:PORT]`, read as the `dashboard_address` setting is (`core.parse_address`); port 0: not given."
+def _address(text: str) -> str:
+    "`--address HOST[:PORT]`, checked as the `dashboard_address` setting is (`core.parse_address`)."
     try:
-        return parse_address(text, default_port=0)
+        parse_address(text, default_port=0)  # any port: a bare host takes the setting's, in `_cmd_dashboard`
+        return text
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not HOST or HOST:PORT (e.g. 127.0.0.1, 0.0.0.0:8000, [::1]:5006)") from None
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from .core import NO_VERDICT, CorruptFileError, inside_folder, read_json
+from .core import NO_VERDICT, CorruptFileError, as_json, inside_folder, read_json
 from .registry import Job, Paper, flatten
 
 try:
@@ -64,16 +64,12 @@ def run_status(run_dir: Path | str, # a run folder `RUNS/<paper>/<stamp>/`
         return "failed"
     return "finished" if readable_json(run_dir / "metrics.json") else "incomplete"
 
-# %% ../nbs/91_runs.ipynb #38ec7d85
-def _normal(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, default=str))
-
 # %% ../nbs/91_runs.ipynb #3b6fdbd0
 def matching_runs(root: Path | str, # the runs folder, `<root>/<paper>/<stamp>/` below it
                   job: Job, # the job whose earlier runs are wanted
                  ) -> list[Path]:
     "The run folders of `job.paper` under `root` whose `params.json` equals the job's (`out_dir` aside), newest first."
-    folder, want = Path(root) / job.paper.name, _normal(job.record)
+    folder, want = Path(root) / job.paper.name, as_json(job.record)
     found = []
     for path in sorted(folder.glob("*/params.json"), reverse=True):
         try:

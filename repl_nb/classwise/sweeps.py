@@ -213,9 +213,9 @@ def run_cells(run_dir: Path | str, # the sweep's folder: sweep.jsonl, sweep_conf
     "Train and evaluate every cell not yet stored in `run_dir/sweep.jsonl`; return the whole table."
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    config, config_path = json.loads(json.dumps(config or {}, default=str)), run_dir / "sweep_config.json"
-    check_same_run(run_dir, config, read_json(config_path) if config_path.exists() else None)
-    write_json(config_path, config)
+    config_path = run_dir / "sweep_config.json"
+    check_same_run(run_dir, config or {}, read_json(config_path) if config_path.exists() else None)
+    write_json(config_path, config or {})
     path = run_dir / SWEEP_FILE
     table = SweepTable.from_records(read_jsonl(path), class_names) if path.exists() else None
     if table is not None:

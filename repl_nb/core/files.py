@@ -28,8 +28,8 @@ from .checks import ArgumentError
 
 # %% auto #0
 __all__ = ['remove_stale_temps', 'atomic_write', 'write_json', 'CorruptFileError', 'read_json', 'append_jsonl', 'write_jsonl',
-           'read_jsonl', 'check_name', 'inside_folder', 'new_run_dir', 'check_same_run', 'escape_html', 'html_url',
-           'tensors_sha256', 'CheckpointStore', 'log_spaced_steps']
+           'read_jsonl', 'check_name', 'inside_folder', 'new_run_dir', 'as_json', 'check_same_run', 'escape_html',
+           'html_url', 'tensors_sha256', 'CheckpointStore', 'log_spaced_steps']
 
 # %% ../../nbs/00_core_files.ipynb #99beb69e
 _TMP_MARK = ".tmp-"  # temporary files are `.<name>.tmp-<pid>`
@@ -165,14 +165,21 @@ def new_run_dir(name: str, # the run's name: one safe path component (`check_nam
     folder.mkdir(parents=True)
     return folder
 
+# %% ../../nbs/00_core_files.ipynb #784f50fa
+def as_json(obj: Any, # a JSON-like value (tuples, paths and other objects allowed)
+           ) -> Any:
+    "`obj` as it reads back from a JSON file written by `write_json`: tuples become lists, other objects their `str`."
+    return json.loads(json.dumps(obj, default=str))
+
 # %% ../../nbs/00_core_files.ipynb #b93018d9
 def check_same_run(folder: Path | str, # the run folder about to be resumed or extended
-                   config: dict, # the settings of this call (JSON values)
+                   config: dict, # the settings of this call (compared as they read back from JSON: `as_json`)
                    saved: dict | None, # the settings the folder's contents were made with; None for a new folder
                   ) -> None:
     "Refuse to add to `folder` results made with other settings, naming each setting that differs (saved and now)."
     if saved is None:
         return
+    config = as_json(config)
     diff = {k: (saved.get(k), v) for k, v in config.items() if saved.get(k) != v}
     if diff:
         details = "; ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in diff.items())
