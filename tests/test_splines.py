@@ -193,7 +193,7 @@ def test_enumeration_guards(tmp_path):
 def test_enumeration_matches_the_one_lp_per_unit_reference(seed, d, widths, activation):
     model = mlp(seed, d, widths, 1, activation)
     reference = {tuple(code) for code, _ in reference_regions(model, -torch.ones(d), torch.ones(d))}
-    for vertex_dim_max in (6, 0):  # pieces with their vertices (no LP), and the LP path of higher dimensions
+    for vertex_dim_max in (5, 0):  # pieces with their vertices (no LP), and the chunks of higher dimensions
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(enumerate_search, "VERTEX_DIM_MAX", vertex_dim_max)
             regions = enumerate_regions(model, (-torch.ones(d), torch.ones(d)))
@@ -214,6 +214,16 @@ def test_counts_and_volumes_without_listing():
     assert counts.total_volume == pytest.approx(8.0, rel=1e-9)  # the regions tile the box
     assert counts.volume_counts.sum() == counts.n_regions
     assert count_regions(model, box, volumes=False, n_jobs=2, n_tasks=6).per_layer.tolist() == counts.per_layer.tolist()
+
+
+def test_chunks_split_into_tasks_and_tile_the_box():
+    model = mlp(2, 6, [7, 5], 1, "leaky_relu")  # d=6: above VERTEX_DIM_MAX, the chunks' path
+    box = (-torch.ones(6), torch.ones(6))
+    whole = enumerate_regions(model, box)
+    split = enumerate_regions(model, box, n_jobs=2, n_tasks=9)
+    assert code_set(split.codes) == code_set(whole.codes) and split.n_regions == whole.n_regions
+    counts = count_regions(model, box, n_tasks=5, n_jobs=2)
+    assert counts.per_layer[-1] == whole.n_regions and counts.total_volume == pytest.approx(64.0, rel=1e-9)
 
 
 def test_an_interrupted_enumeration_resumes_from_its_shards(tmp_path):

@@ -9,9 +9,10 @@ __all__ = []
 
 # %% ../../../nbs/22_splines_enumerate.ipynb #c20a6dd6
 from .pieces import *
+from .chunks import *
 from .search import *
 from .regions import *
 from .sampling import *
-from . import pieces, regions, sampling, search
+from . import chunks, pieces, regions, sampling, search
 
-__all__ = [*pieces.__all__, *search.__all__, *regions.__all__, *sampling.__all__]
+__all__ = [*pieces.__all__, *chunks.__all__, *search.__all__, *regions.__all__, *sampling.__all__]

@@ -13,7 +13,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,7 +23,6 @@ from tqdm.auto import tqdm
 
 from ...core import ArgumentError, check_finite, check_positive
 from ..affine import as_piecewise_affine
-from .pieces import _Piece
 from .search import _explore, _root
 
 # %% auto #0
@@ -140,18 +139,24 @@ class _Collector:
     def __init__(self, net, lo, hi, count_only, volumes, limit):
         self.per_layer, self.last, self.n_hidden = np.zeros(len(net.layer_sizes), np.int64), len(net.layer_sizes) - 1, net.n_hidden
         self.lo, self.hi, self.count_only, self.volumes, self.limit = lo, hi, count_only, volumes, limit
-        self.codes, self.points, self.radii, self.shares = [], [], [], []
+        self.codes, self.points, self.radii, self.shares, self.n_kept = [], [], [], [], 0
 
-    def __call__(self, p: _Piece):
-        self.per_layer[p.layer] += 1
-        if p.layer < self.last:
+    def __call__(self, layer: int, # the hidden layer these pieces finished
+                 codes: np.ndarray, # (n, bits) their codes up to that layer
+                 points: np.ndarray, radii: np.ndarray, # (n, d), (n,) their certified balls
+                 rows: Callable, # () -> each piece's cuts [(G, g)] (only called for volumes)
+                ):
+        self.per_layer[layer] += len(codes)
+        if layer < self.last:
             return
         if self.count_only:
             if self.volumes:
-                self.shares.append(region_volume(p.G, p.g, self.lo, self.hi, p.x) / np.prod(self.hi - self.lo))
+                box = np.prod(self.hi - self.lo)
+                self.shares += [region_volume(G, g, self.lo, self.hi, x) / box for (G, g), x in zip(rows(), points)]
         else:
-            self.codes.append(p.code), self.points.append(p.x), self.radii.append(p.r)
-            if len(self.codes) > self.limit:
+            self.codes.append(codes.copy()), self.points.append(points.copy()), self.radii.append(np.array(radii, np.float64))
+            self.n_kept += len(codes)
+            if self.n_kept > self.limit:
                 raise RegionLimitError(f"More than max_regions={self.limit} regions in one task.")
 
     def result(self) -> dict[str, np.ndarray]:
@@ -161,8 +166,8 @@ class _Collector:
             counts = np.histogram(np.clip(np.log10(np.maximum(shares, 1e-300)), VOLUME_EDGES[0], 0.0), VOLUME_EDGES)[0]
             return dict(per_layer=self.per_layer, volume_counts=counts, total_share=np.array([shares.sum()]))
         d = len(self.lo)
-        return dict(per_layer=self.per_layer, codes=np.array(self.codes, dtype=bool).reshape(len(self.codes), self.n_hidden),
-                    points=np.array(self.points).reshape(-1, d), radii=np.array(self.radii, dtype=np.float64))
+        return dict(per_layer=self.per_layer, codes=np.concatenate(self.codes or [np.zeros((0, self.n_hidden), bool)]),
+                    points=np.concatenate(self.points or [np.zeros((0, d))]), radii=np.concatenate(self.radii or [np.zeros(0)]))
 
 # %% ../../../nbs/22_splines_enumerate_regions.ipynb #f7e2b6cd
 def _run_task(index, net, lo, hi, tol, pieces, count_only, volumes, limit):
@@ -260,7 +265,7 @@ def _search(net, box, tol, n_jobs, backend, out, n_tasks, max_regions, progress,
     try:  # breadth first until n_tasks pieces are open: each is an independent subtree
         frontier = _explore([_root(net, lo, hi)], net, lo, hi, tol, seeding, stop_at=n_tasks) if n_tasks > 1 else [_root(net, lo, hi)]
     except RegionLimitError:
-        found = len(seeding.codes)
+        found = seeding.n_kept
         raise limit_reached() from None
     seeded = seeding.result()
     if folder is not None:
