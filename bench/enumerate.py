@@ -152,7 +152,7 @@ def main():
     quick = args.quick
     max_regions = args.max_regions or (3_000 if quick else 100_000)
     # widths giving about 1e2 .. 1e6 regions in [-2, 2]^d for these seeds
-    widths = {2: [40, 120, 400, 800], 4: [12, 24, 48, 64], 8: [12, 16, 20], 16: [12, 15, 17]}
+    widths = {2: [40, 120, 400, 800], 4: [12, 24, 48, 64], 8: [12, 16, 20, 26], 16: [12, 15, 17, 20]}
     baseline_width = {2: 16, 4: 8, 8: 8, 16: 8} if quick else {2: 40, 4: 12, 8: 10, 16: 10}
     widths = {d: widths[d] for d in map(int, args.dims.split(","))}
     speed = go.Figure()

@@ -26,29 +26,35 @@ class _Chunk:
     "Pieces of one hidden layer, all cut by its units before `unit`, one array row per piece."
     layer: int
     unit: int
-    G: np.ndarray  # (B, S, d) one row slot per hidden unit so far: G x <= g where the unit cuts the piece, else a zero
-    g: np.ndarray  # (B, S) row with g = inf; the box is not stored (the rows of the box, then the slots, are 'all rows')
+    G: np.ndarray  # (B, S, d) one row slot per hidden unit so far: the piece's side G x <= g of the unit's hyperplane
+    g: np.ndarray  # (B, S) where the unit cuts it, else a zero row with g = inf. The box's rows are not stored
     x: np.ndarray  # (B, d) interior points, with the ball B(x, r) inside the piece: a certificate that r > tol
     r: np.ndarray  # (B,)
     V: np.ndarray  # (B, N, d) known vertices ...
-    T: np.ndarray  # (B, N, d) ... with their d tight rows (indices into all rows: box x <= hi, then -x <= -lo, then slots)
+    T: np.ndarray  # (B, N, d) ... with their d tight rows, indices into all rows: x <= hi, -x <= -lo (2d), then the slots
     known: np.ndarray  # (B, N) which of the N vertex slots hold a vertex
     code: np.ndarray  # (B, bits) bits of the finished layers
-    lin: np.ndarray  # (B, K, d) the layer's pre-activations, lin @ x + off, scaled to unit normals
-    off: np.ndarray  # (B, K)
+    lin: np.ndarray  # (B, K, d) the layer's pre-activations, lin @ x + off, scaled to unit normals; (1, K, d): the same
+    off: np.ndarray  # (B, K) in every piece (the first layer's), shared by the chunks split from this one
 
     def __len__(self):
         return len(self.x)
 
     def take(self, idx) -> _Chunk:
-        "The pieces `idx` (an index array: copied)."
-        return _Chunk(self.layer, self.unit, *(getattr(self, f.name)[idx] for f in dataclasses.fields(self)[2:]))
+        "The pieces `idx` (an index array: copied, but for shared maps)."
+        return _Chunk(self.layer, self.unit, *(getattr(self, f.name)[idx] for f in dataclasses.fields(self)[2:-2]),
+                      *((m if len(m) == 1 else m[idx]) for m in (self.lin, self.off)))
 
     @staticmethod
     def join(chunks: list[_Chunk]) -> _Chunk:
         "One chunk of the pieces of `chunks` (all at the same layer and unit)."
-        return _Chunk(chunks[0].layer, chunks[0].unit,
-                      *(np.concatenate([getattr(c, f.name) for c in chunks]) for f in dataclasses.fields(_Chunk)[2:]))
+        first, fields = chunks[0], dataclasses.fields(_Chunk)[2:-2]
+        if len(first.lin) == 1 and all(c.lin is first.lin for c in chunks):  # one shared map
+            lin, off = first.lin, first.off
+        else:
+            lin, off = (np.concatenate([np.broadcast_to(m, (len(c), *m.shape[1:])) for c, m in zip(chunks, maps)])
+                        for maps in ([c.lin for c in chunks], [c.off for c in chunks]))
+        return _Chunk(first.layer, first.unit, *(np.concatenate([getattr(c, f.name) for c in chunks]) for f in fields), lin, off)
 
 # %% ../../../nbs/22_splines_enumerate_chunks.ipynb #d4c4f6b5
 def _box_chunk(lo: np.ndarray, hi: np.ndarray, # the box
@@ -102,16 +108,16 @@ def _refine(A: np.ndarray, b: np.ndarray, # (n, m, d), (n, m) polytopes
             cost: np.ndarray, # (n, d) the objective
             lam: np.ndarray, v: np.ndarray, # (n, d), (n, d) approximate multipliers (cost + M^T lam = 0) and vertex (M v = b_T)
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One step of iterative refinement of `lam` and `v`, and whether they are exact: residuals within 1e-10 of the
-    unit-norm rows, and `v` inside every row by 1e-10 of the box's scale."""
+    """One step of iterative refinement of `lam` and `v`, and whether they are exact: residuals within 1e-12 (relative),
+    and `v` inside every row up to 1e-12 of its scale (float64 rounding)."""
     M = np.take_along_axis(A, T[..., None], 1)
     b_T = np.take_along_axis(b, T, 1)
     lam = lam + ((-cost - (lam[:, None, :] @ M)[:, 0])[:, None, :] @ Minv)[:, 0]
     v = v + (Minv @ (b_T - (M @ v[..., None])[..., 0])[..., None])[..., 0]
     scale = 1.0 + np.abs(v).max(1)
-    exact = ((np.abs(cost + (lam[:, None, :] @ M)[:, 0]).max(1) <= 1e-10 * (1.0 + np.abs(lam).max(1)))
-             & (np.abs(b_T - (M @ v[..., None])[..., 0]).max(1) <= 1e-10 * scale)
-             & ((A @ v[..., None])[..., 0] - b <= 1e-10 * scale[:, None]).all(1))
+    exact = ((np.abs(cost + (lam[:, None, :] @ M)[:, 0]).max(1) <= 1e-12 * (1.0 + np.abs(lam).max(1)))
+             & (np.abs(b_T - (M @ v[..., None])[..., 0]).max(1) <= 1e-12 * scale)
+             & ((A @ v[..., None])[..., 0] - b <= 1e-12 * scale[:, None]).all(1))
     return lam, v, exact
 
 # %% ../../../nbs/22_splines_enumerate_chunks.ipynb #d9e8d539
@@ -228,7 +234,7 @@ def _cut(ch: _Chunk, # its pieces; each advances to the next unit (the near side
     B, S, d = ch.G.shape
     j, lo, hi, every = ch.unit, lp.lo, lp.hi, np.arange(B)
     slot = S - ch.lin.shape[1] + j  # the unit's row slot (2d + slot among all rows)
-    w, c = ch.lin[:, j], ch.off[:, j]
+    w, c = np.broadcast_to(ch.lin[:, j], (B, d)), np.broadcast_to(ch.off[:, j], (B,))
     fx = np.einsum("bd,bd->b", ch.x, w) + c  # unit normals: signed distances
     s = np.where(fx > 0, 1.0, -1.0)
     cost, shift, a = s[:, None] * w, s * c, np.abs(fx)  # F = cost . x + shift >= 0 on x's side; a = F(x)

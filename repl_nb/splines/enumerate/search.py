@@ -127,7 +127,7 @@ def _explore_chunks(chunks: list[_Chunk], # where the search starts
         ch = stack.pop()
         while True:
             if ch.unit == ch.lin.shape[1]:  # the layer is done: bits at the certified interior points
-                ch.code = np.concatenate([ch.code, np.einsum("bkd,bd->bk", ch.lin, ch.x) + ch.off > 0], 1)
+                ch.code = np.concatenate([ch.code, (ch.lin @ ch.x[..., None])[..., 0] + ch.off > 0], 1)
                 emit(ch.layer, ch.code, ch.x, ch.r, lambda ch=ch: [(G[np.isfinite(g)], g[np.isfinite(g)]) for G, g in zip(ch.G, ch.g)])
                 if ch.layer + 1 == n_layers:
                     break
