@@ -146,6 +146,7 @@ class _Collector:
                  points: np.ndarray, radii: np.ndarray, # (n, d), (n,) their certified balls
                  rows: Callable, # () -> each piece's cuts [(G, g)] (only called for volumes)
                 ):
+        "Count pieces that finished `layer`; keep the final regions (as given: the search does not change them later)."
         self.per_layer[layer] += len(codes)
         if layer < self.last:
             return
@@ -154,7 +155,7 @@ class _Collector:
                 box = np.prod(self.hi - self.lo)
                 self.shares += [region_volume(G, g, self.lo, self.hi, x) / box for (G, g), x in zip(rows(), points)]
         else:
-            self.codes.append(codes.copy()), self.points.append(points.copy()), self.radii.append(np.array(radii, np.float64))
+            self.codes.append(codes), self.points.append(points), self.radii.append(radii)
             self.n_kept += len(codes)
             if self.n_kept > self.limit:
                 raise RegionLimitError(f"More than max_regions={self.limit} regions in one task.")
@@ -167,7 +168,8 @@ class _Collector:
             return dict(per_layer=self.per_layer, volume_counts=counts, total_share=np.array([shares.sum()]))
         d = len(self.lo)
         return dict(per_layer=self.per_layer, codes=np.concatenate(self.codes or [np.zeros((0, self.n_hidden), bool)]),
-                    points=np.concatenate(self.points or [np.zeros((0, d))]), radii=np.concatenate(self.radii or [np.zeros(0)]))
+                    points=np.concatenate(self.points or [np.zeros((0, d))]),
+                    radii=np.concatenate(self.radii or [np.zeros(0)]).astype(np.float64))
 
 # %% ../../../nbs/22_splines_enumerate_regions.ipynb #f7e2b6cd
 def _run_task(index, net, lo, hi, tol, pieces, count_only, volumes, limit):

@@ -80,7 +80,7 @@ def _explore_pieces(pieces: list[_Piece], # where the search starts
     def finish(p):
         p.unit = len(p.off)
         p.code = np.concatenate([p.code, p.lin @ p.x + p.off > 0])  # bits at the certified interior point
-        emit(p.layer, p.code[None], p.x[None], np.array([p.r]), lambda: [(p.G, p.g)])
+        emit(p.layer, p.code[None], p.x[None], (p.r,), lambda: [(p.G, p.g)])
         if p.layer + 1 < n_layers:
             pending.append(p)
 
