@@ -924,6 +924,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                        'repl_nb/splines/enumerate/chunks.py'),
                                                   'repl_nb.splines.enumerate.chunks._Chunk.join': ( 'splines_enumerate_chunks.html#_chunk.join',
                                                                                                     'repl_nb/splines/enumerate/chunks.py'),
+                                                  'repl_nb.splines.enumerate.chunks._Chunk.rows': ( 'splines_enumerate_chunks.html#_chunk.rows',
+                                                                                                    'repl_nb/splines/enumerate/chunks.py'),
                                                   'repl_nb.splines.enumerate.chunks._Chunk.take': ( 'splines_enumerate_chunks.html#_chunk.take',
                                                                                                     'repl_nb/splines/enumerate/chunks.py'),
                                                   'repl_nb.splines.enumerate.chunks._add_known': ( 'splines_enumerate_chunks.html#_add_known',

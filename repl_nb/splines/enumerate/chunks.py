@@ -40,6 +40,10 @@ class _Chunk:
     def __len__(self):
         return len(self.x)
 
+    def rows(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        "Each piece's cuts `(G, g)`: the rows of the units that cut it."
+        return [(G[np.isfinite(g)], g[np.isfinite(g)]) for G, g in zip(self.G, self.g)]
+
     def take(self, idx) -> _Chunk:
         "The pieces `idx` (an index array: copied, but for shared maps)."
         return _Chunk(self.layer, self.unit, *(getattr(self, f.name)[idx] for f in dataclasses.fields(self)[2:-2]),

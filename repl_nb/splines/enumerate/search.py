@@ -115,20 +115,16 @@ def _explore_pieces(pieces: list[_Piece], # where the search starts
 
 # %% ../../../nbs/22_splines_enumerate_search.ipynb #c64c99fe
 def _explore_chunks(chunks: list[_Chunk], # where the search starts
-                    net, # the PiecewiseAffine network
-                    lo: np.ndarray, hi: np.ndarray, # the box
-                    tol: float, # absolute sliver width
-                    emit: Callable, # called as emit(layer, codes, points, radii, rows) for pieces that finish a layer
-                    stop_at: int | None = None, # breadth first until this many pieces are open (returned); else depth first
+                    net, lo: np.ndarray, hi: np.ndarray, tol: float, emit: Callable, stop_at: int | None = None, # as `_explore_pieces`
                    ) -> list[_Chunk]:
-    "Cut `chunks` through the remaining units and layers, depth first over chunks; the open pieces (one a chunk) when stopped early."
+    "Cut `chunks` through the remaining units and layers, depth first over chunks; when stopped early, the open pieces (one a chunk)."
     lp, n_layers, stack = PolytopeLP(lo, hi), len(net.layer_sizes), list(chunks)
     while stack:
         ch = stack.pop()
         while True:
             if ch.unit == ch.lin.shape[1]:  # the layer is done: bits at the certified interior points
                 ch.code = np.concatenate([ch.code, (ch.lin @ ch.x[..., None])[..., 0] + ch.off > 0], 1)
-                emit(ch.layer, ch.code, ch.x, ch.r, lambda ch=ch: [(G[np.isfinite(g)], g[np.isfinite(g)]) for G, g in zip(ch.G, ch.g)])
+                emit(ch.layer, ch.code, ch.x, ch.r, ch.rows)
                 if ch.layer + 1 == n_layers:
                     break
                 _enter_layer(ch, *_layer_maps(net, ch.code, ch.layer + 1))
