@@ -240,7 +240,10 @@ def test_a_runner_stopped_by_a_signal_leaves_a_resumable_run(papers, tmp_path, h
     out, log = tmp_path / "runs", open(tmp_path / "runner.log", "w")
     cmd = [str(BIN / "repl-nb"), "reproduce", "count", "-p", "steps", "60", "-p", "sleep", "0.05", "--scale", "tiny",
            "--out", str(out), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    # as from a terminal, where Ctrl-C is never ignored: a test run started as a background job (which ignores SIGINT,
+    # and its children with it) must not make the runner deaf to it
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 120
         while not list(out.glob("count/*/train/step-3")):
